@@ -1,0 +1,150 @@
+"""Every exception modelport raises on purpose.
+
+    ModelportError
+    ├── ConfigError(ValueError)            bad server / command-line settings
+    ├── MissingExtra(ImportError)          an optional dependency is not installed
+    ├── RepositoryError                    the model repository
+    │   ├── ModelConfigError(ValueError)   config.pbtxt or ONNX graph cannot make a valid config
+    │   └── ModelLoadError                 a model version failed to load or warm up
+    ├── InferenceError                     a request failed; carries its HTTP status and gRPC code
+    │   ├── InvalidInput(ValueError)       400 / INVALID_ARGUMENT
+    │   │   └── PayloadTooLarge            413 / RESOURCE_EXHAUSTED
+    │   ├── ModelNotFound(LookupError)     404 / NOT_FOUND
+    │   ├── ModelNotReady                  400 / UNAVAILABLE
+    │   ├── Unavailable                    503 / UNAVAILABLE
+    │   │   ├── QueueFull                  the model's queue is at max_queue_size
+    │   │   └── RequestTimedOut            the request waited longer than its timeout
+    │   ├── PermissionDenied               403 / PERMISSION_DENIED (control-plane token)
+    │   ├── Unsupported                    501 / UNIMPLEMENTED
+    │   └── BackendError                   500 / INTERNAL (the runtime failed)
+    ├── ProbeError                         modelport probe
+    │   ├── ElfError(ValueError)           a file is not a readable ELF object
+    │   └── FatbinError(ValueError)        a GPU fat binary is truncated or corrupt
+    └── BenchError                         modelport bench
+        └── RuntimeUnavailable             a benchmark runtime cannot run here
+
+Messages say what happened and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class ModelportError(Exception):
+    """Base of every error modelport raises on purpose."""
+
+
+class ConfigError(ModelportError, ValueError):
+    """Server or command-line settings are invalid."""
+
+
+class MissingExtra(ModelportError, ImportError):
+    """An optional dependency is missing; the message names the pip extra."""
+
+    def __init__(self, package: str, extra: str, purpose: str = "") -> None:
+        why = f" (needed for {purpose})" if purpose else ""
+        super().__init__(f"{package} is not installed{why}: pip install 'modelport[{extra}]'")
+        self.package = package
+        self.extra = extra
+
+
+class RepositoryError(ModelportError):
+    """The model repository cannot be read."""
+
+
+class ModelConfigError(RepositoryError, ValueError):
+    """A model's configuration is invalid or cannot be completed."""
+
+
+class ModelLoadError(RepositoryError):
+    """A model version failed to load or warm up."""
+
+
+class InferenceError(ModelportError):
+    """A request failed. Fronts map it to ``http_status`` and ``grpc_code``."""
+
+    http_status = 500
+    grpc_code = "INTERNAL"
+
+
+class InvalidInput(InferenceError, ValueError):
+    """The request is malformed or does not match the model."""
+
+    http_status = 400
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is larger than the configured limit."""
+
+    http_status = 413
+    grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class ModelNotFound(InferenceError, LookupError):
+    """No such model or version is loaded."""
+
+    http_status = 404
+    grpc_code = "NOT_FOUND"
+
+
+class ModelNotReady(InferenceError):
+    """The model exists but is not ready."""
+
+    http_status = 400
+    grpc_code = "UNAVAILABLE"
+
+
+class Unavailable(InferenceError):
+    """The server cannot take the request now; retrying later may succeed."""
+
+    http_status = 503
+    grpc_code = "UNAVAILABLE"
+
+
+class QueueFull(Unavailable):
+    """The model's queue holds max_queue_size requests already."""
+
+
+class RequestTimedOut(Unavailable):
+    """The request waited in the queue longer than its timeout."""
+
+
+class PermissionDenied(InferenceError):
+    """A control-plane call lacks the right token."""
+
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
+
+
+class Unsupported(InferenceError):
+    """The call is valid in the protocol but modelport does not implement it."""
+
+    http_status = 501
+    grpc_code = "UNIMPLEMENTED"
+
+
+class BackendError(InferenceError):
+    """The runtime failed while executing a batch."""
+
+    http_status = 500
+    grpc_code = "INTERNAL"
+
+
+class ProbeError(ModelportError):
+    """modelport probe could not inspect something."""
+
+
+class ElfError(ProbeError, ValueError):
+    """A file is not a readable ELF object."""
+
+
+class FatbinError(ProbeError, ValueError):
+    """A GPU fat binary is truncated, corrupt or hostile."""
+
+
+class BenchError(ModelportError):
+    """modelport bench could not complete."""
+
+
+class RuntimeUnavailable(BenchError):
+    """A benchmark runtime cannot run on this machine; the message says why."""
