@@ -1,0 +1,1 @@
+"""gRPC front end speaking the Open Inference Protocol (Triton-compatible)."""
