@@ -18,7 +18,15 @@ fi
   -I src \
   --python_out=src \
   --pyi_out=src \
-  --grpc_python_out=src \
   "${PROTO_DIR}"/*.proto
+
+# Stubs only for health.proto. grpc_service.proto is package modelport.inference (so it can share
+# a process with tritonclient's `inference`), and stubs generated from it would call
+# /modelport.inference.GRPCInferenceService/...; the server registers its handlers itself under
+# the wire name inference.GRPCInferenceService. model_config.proto declares no service.
+"${PYTHON}" -m grpc_tools.protoc \
+  -I src \
+  --grpc_python_out=src \
+  "${PROTO_DIR}/health.proto"
 
 echo "generated: $(ls "${PROTO_DIR}"/*_pb2*.py* | tr '\n' ' ')"
