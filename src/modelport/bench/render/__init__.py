@@ -1,0 +1,1 @@
+"""Ways to show a BenchResult: terminal table, CSV, PNG plots, one HTML report."""
