@@ -29,6 +29,7 @@ class DynamicInfo:
     """The loader-relevant facts of one ELF file."""
 
     path: str
+    elf_class: int = 2
     machine: int = 0
     soname: str | None = None
     needed: tuple[str, ...] = ()
@@ -74,6 +75,7 @@ def dynamic_of(elf: ElfFile) -> DynamicInfo:
                 runpath += [p for p in string_at(strtab, value).split(":") if p]
     return DynamicInfo(
         path=elf.path,
+        elf_class=2 if elf.is64 else 1,
         machine=elf.machine,
         soname=soname,
         needed=tuple(needed),

@@ -1,0 +1,88 @@
+"""Facts about the host that decide whether a binary wheel can load: OS, glibc, libstdc++, Python."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass
+
+from modelport.probe.cudacompat import parse_version
+from modelport.probe.dynamic import DynamicInfo
+from modelport.probe.elf import elf_identity
+from modelport.probe.loader import Loader
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the host provides to native extension modules."""
+
+    os_name: str
+    kernel: str
+    machine: str
+    glibc: str | None
+    libstdcxx_path: str | None
+    glibcxx: str | None
+    cxxabi: str | None
+    python: str
+    python_executable: str
+    ld_library_path: str
+
+
+def newest(versions: tuple[str, ...] | list[str], prefix: str) -> str | None:
+    """Return the highest ``PREFIX_x.y.z`` among ``versions`` (e.g. GLIBCXX_3.4.30)."""
+    found = [v for v in versions if v.startswith(prefix + "_") and parse_version(v[len(prefix) :])]
+    return max(found, key=lambda v: parse_version(v[len(prefix) :]) or ()) if found else None
+
+
+def os_name(release_file: str = "/etc/os-release") -> str:
+    """The distribution's PRETTY_NAME, or the platform's name when it has none."""
+    try:
+        for line in open(release_file, encoding="utf-8", errors="replace"):
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.platform()
+
+
+def glibc_version() -> str | None:
+    """The C library's version as ``2.36``, or None for a non-glibc host (musl)."""
+    try:
+        text = os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return text.split()[-1] if text and text.startswith("glibc") else None
+
+
+def find_libstdcxx(loader: Loader) -> DynamicInfo | None:
+    """Return the libstdc++.so.6 the loader would give a plain executable, with its versions."""
+    ident = elf_identity(sys.executable) or (2, 62)
+    requester = DynamicInfo(path=sys.executable, elf_class=ident[0], machine=ident[1])
+    found = loader.resolve("libstdc++.so.6", requester)
+    return loader.info(found.path) if found.path else None
+
+
+def read_host(loader: Loader) -> HostFacts:
+    """Collect the host facts.
+
+    Args:
+        loader: resolves libstdc++.so.6 the way the dynamic loader would.
+
+    Returns:
+        The facts; fields are None where the host lacks the component.
+    """
+    libstdcxx = find_libstdcxx(loader)
+    defs = libstdcxx.version_defs if libstdcxx else ()
+    return HostFacts(
+        os_name=os_name(),
+        kernel=platform.release(),
+        machine=platform.machine(),
+        glibc=glibc_version(),
+        libstdcxx_path=os.path.realpath(libstdcxx.path) if libstdcxx else None,
+        glibcxx=newest(defs, "GLIBCXX"),
+        cxxabi=newest(defs, "CXXABI"),
+        python=f"{platform.python_implementation()} {platform.python_version()}",
+        python_executable=sys.executable,
+        ld_library_path=":".join(loader.ld_library_path),
+    )

@@ -1,0 +1,161 @@
+"""Complete a model's config from its ONNX graph, the way Triton's ONNX Runtime backend does.
+
+Missing inputs, outputs, datatypes and dims are read from the graph; when the config lists no
+tensors and every graph tensor has a dynamic first dimension, batching is turned on with
+DEFAULT_MAX_BATCH_SIZE and an empty dynamic_batching block. Tensors the config does list are
+checked against the graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelport.datatypes import BY_ONNX
+from modelport.errors import ModelConfigError
+from modelport.serve.grpc.proto import model_config_pb2
+
+DEFAULT_MAX_BATCH_SIZE = 8
+
+
+@dataclass(frozen=True)
+class GraphTensor:
+    """A graph input or output: name, Triton config type and dims (-1 for dynamic)."""
+
+    name: str
+    config_type: str
+    dims: tuple[int, ...]
+
+
+def read_signature(path: Path) -> tuple[list[GraphTensor], list[GraphTensor]]:
+    """Read the inputs and outputs of an ONNX file without loading external weights.
+
+    Raises:
+        ModelConfigError: the file is not a readable ONNX model or uses an unsupported type.
+    """
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ValueError...
+        raise ModelConfigError(f"{path}: not a readable ONNX model ({exc})") from None
+    graph = model.graph
+    initializers = {i.name for i in graph.initializer}
+    inputs = [_tensor(path, v) for v in graph.input if v.name not in initializers]
+    outputs = [_tensor(path, v) for v in graph.output]
+    return inputs, outputs
+
+
+def _tensor(path: Path, value: Any) -> GraphTensor:
+    tensor_type = value.type.tensor_type
+    dt = BY_ONNX.get(tensor_type.elem_type)
+    if dt is None:
+        raise ModelConfigError(
+            f"{path}: tensor '{value.name}' has ONNX element type {tensor_type.elem_type}, "
+            "which the protocol cannot carry"
+        )
+    dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim)
+    return GraphTensor(value.name, dt.config, dims)
+
+
+def complete(msg: Any, model_name: str, model_path: Path) -> Any:
+    """Fill in what the config leaves out, from the ONNX graph at ``model_path``.
+
+    Args:
+        msg: ModelConfig message from config.pbtxt (possibly empty); modified in place.
+        model_name: the folder name, which the config's ``name`` must match.
+        model_path: the ONNX file of one version.
+
+    Returns:
+        The same message, complete.
+
+    Raises:
+        ModelConfigError: the config contradicts the graph.
+    """
+    if msg.name and msg.name != model_name:
+        raise ModelConfigError(
+            f"config name '{msg.name}' does not match the model folder '{model_name}'"
+        )
+    msg.name = model_name
+    if not msg.platform and not msg.backend:
+        msg.platform = "onnxruntime_onnx"
+    if not msg.backend and msg.platform == "onnxruntime_onnx":
+        msg.backend = "onnxruntime"
+    if msg.backend not in ("onnxruntime", "fake") or msg.platform not in ("", "onnxruntime_onnx"):
+        raise ModelConfigError(
+            f"model '{model_name}': platform '{msg.platform}' / backend '{msg.backend}' is not "
+            "supported; modelport serves ONNX models (platform: \"onnxruntime_onnx\")"
+        )
+    if not msg.HasField("version_policy"):
+        msg.version_policy.latest.num_versions = 1
+    if not msg.instance_group:
+        group = msg.instance_group.add()
+        group.name, group.count = f"{model_name}_0", 1
+        group.kind = model_config_pb2.ModelInstanceGroup.Kind.Value("KIND_CPU")
+    if msg.backend == "fake":
+        return msg
+    inputs, outputs = read_signature(model_path)
+    if not msg.input and not msg.output and msg.max_batch_size == 0 and _all_batchable(
+        inputs + outputs
+    ):
+        msg.max_batch_size = DEFAULT_MAX_BATCH_SIZE
+        if not msg.HasField("dynamic_batching"):
+            msg.dynamic_batching.SetInParent()
+    batching = msg.max_batch_size > 0
+    _merge(model_name, msg.input, inputs, batching, "input")
+    _merge(model_name, msg.output, outputs, batching, "output")
+    return msg
+
+
+def _all_batchable(tensors: list[GraphTensor]) -> bool:
+    return bool(tensors) and all(t.dims and t.dims[0] == -1 for t in tensors)
+
+
+def _merge(model: str, listed: Any, graph: list[GraphTensor], batching: bool, kind: str) -> None:
+    by_name = {t.name: t for t in graph}
+    for entry in listed:
+        found = by_name.get(entry.name)
+        if found is None:
+            names = ", ".join(by_name) or "none"
+            raise ModelConfigError(
+                f"model '{model}': config {kind} '{entry.name}' is not in the ONNX graph "
+                f"(graph {kind}s: {names})"
+            )
+        _check(model, entry, found, batching, kind)
+    if not listed:
+        for t in graph:
+            if batching and (not t.dims or t.dims[0] != -1):
+                raise ModelConfigError(
+                    f"model '{model}': max_batch_size > 0 but {kind} '{t.name}' has no dynamic "
+                    f"first dimension (graph dims {list(t.dims)})"
+                )
+            item = listed.add()
+            item.name = t.name
+            item.data_type = model_config_pb2.DataType.Value(t.config_type)
+            item.dims.extend(list(t.dims[1:] if batching else t.dims) or [1])
+
+
+def _check(model: str, entry: Any, found: GraphTensor, batching: bool, kind: str) -> None:
+    config_type = model_config_pb2.DataType.Name(entry.data_type)
+    if entry.data_type == 0:
+        entry.data_type = model_config_pb2.DataType.Value(found.config_type)
+    elif config_type != found.config_type:
+        raise ModelConfigError(
+            f"model '{model}': {kind} '{entry.name}' is {config_type} in the config but "
+            f"{found.config_type} in the ONNX graph"
+        )
+    graph_dims = found.dims[1:] if batching else found.dims
+    if not entry.dims:
+        entry.dims.extend(list(graph_dims) or [1])
+        return
+    dims = list(entry.dims)
+    compatible = len(dims) == len(graph_dims) and all(
+        a == -1 or b == -1 or a == b for a, b in zip(dims, graph_dims)
+    )
+    scalar_ok = dims == [1] and not graph_dims
+    if not (compatible or scalar_ok):
+        raise ModelConfigError(
+            f"model '{model}': {kind} '{entry.name}' dims {dims} do not match the ONNX graph "
+            f"dims {list(graph_dims)}" + (" (batch dimension removed)" if batching else "")
+        )

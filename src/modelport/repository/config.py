@@ -1,0 +1,108 @@
+"""The typed view of a model's configuration that the server works from.
+
+Triton's full ModelConfig (protobuf) stays the source of truth for what the config routes
+return; this view holds the fields modelport acts on, validated once at load time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TimeoutAction = Literal["REJECT", "DELAY"]
+PolicyKind = Literal["latest", "all", "specific"]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output: protocol datatype and dims without the batch dimension."""
+
+    name: str
+    datatype: str
+    dims: tuple[int, ...]
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    """Triton's ModelQueuePolicy: queue bound and per-request timeout in the queue."""
+
+    max_queue_size: int = 0  # 0 means unbounded
+    default_timeout_us: int = 0  # 0 means no timeout
+    timeout_action: TimeoutAction = "REJECT"
+    allow_timeout_override: bool = True
+
+
+@dataclass(frozen=True)
+class DynamicBatching:
+    """Triton's ModelDynamicBatching fields that shape batches."""
+
+    preferred_batch_size: tuple[int, ...] = ()
+    max_queue_delay_us: int = 0
+    queue: QueuePolicy = field(default_factory=QueuePolicy)
+
+
+@dataclass(frozen=True)
+class InstanceGroup:
+    """How many runtime instances of which kind to create."""
+
+    count: int = 1
+    kind: str = "KIND_CPU"
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    """Which versions found on disk are served."""
+
+    kind: PolicyKind = "latest"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    def select(self, available: list[int]) -> list[int]:
+        """Pick the versions to serve from those on disk, ascending."""
+        ordered = sorted(available)
+        if self.kind == "all":
+            return ordered
+        if self.kind == "specific":
+            return [v for v in ordered if v in self.versions]
+        return ordered[-max(self.num_versions, 1) :]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A validated model configuration."""
+
+    name: str
+    platform: str = "onnxruntime_onnx"
+    backend: str = "onnxruntime"
+    max_batch_size: int = 0
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+    version_policy: VersionPolicy = field(default_factory=VersionPolicy)
+    dynamic_batching: DynamicBatching | None = None
+    instance_groups: tuple[InstanceGroup, ...] = (InstanceGroup(),)
+    parameters: dict[str, str] = field(default_factory=dict)
+    default_model_filename: str = "model.onnx"
+    warmup: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def batching(self) -> bool:
+        """Whether the first dimension of every tensor is the batch dimension."""
+        return self.max_batch_size > 0
+
+    @property
+    def instance_count(self) -> int:
+        """Total runtime instances across instance groups."""
+        return sum(g.count for g in self.instance_groups) or 1
+
+    def input(self, name: str) -> TensorSpec | None:
+        """The input spec called ``name``, if any."""
+        return next((t for t in self.inputs if t.name == name), None)
+
+    def output(self, name: str) -> TensorSpec | None:
+        """The output spec called ``name``, if any."""
+        return next((t for t in self.outputs if t.name == name), None)
+
+    def full_shape(self, spec: TensorSpec) -> list[int]:
+        """Shape as the protocol reports it: -1 batch dimension first when batching."""
+        return [-1, *spec.dims] if self.batching else list(spec.dims)

@@ -1,0 +1,181 @@
+"""Triton's ModelConfig in its three forms: protobuf text (config.pbtxt), message, and JSON.
+
+The message is the source of truth; `to_view` turns it into the typed ModelConfig the server
+acts on, validating what it reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format, text_format
+from google.protobuf.descriptor import FieldDescriptor
+
+from modelport.datatypes import BY_CONFIG
+from modelport.errors import ModelConfigError
+from modelport.repository.config import (
+    DynamicBatching,
+    InstanceGroup,
+    ModelConfig,
+    QueuePolicy,
+    TensorSpec,
+    VersionPolicy,
+)
+from modelport.serve.grpc.proto import model_config_pb2
+
+Message = model_config_pb2.ModelConfig
+
+_INT64_TYPES = {
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED64,
+    FieldDescriptor.TYPE_SFIXED64,
+}
+
+
+def parse_text(text: str, source: str = "config.pbtxt") -> Any:
+    """Parse protobuf text format into a ModelConfig message.
+
+    Raises:
+        ModelConfigError: the text is not a valid ModelConfig; the message names the line.
+    """
+    msg = Message()
+    try:
+        text_format.Parse(text, msg)
+    except text_format.ParseError as exc:
+        raise ModelConfigError(f"{source}: {exc}") from None
+    return msg
+
+
+def parse_json(data: dict[str, Any] | str, source: str = "config") -> Any:
+    """Parse Triton's JSON config form (as sent in a load request's ``config`` parameter)."""
+    msg = Message()
+    try:
+        if isinstance(data, str):
+            json_format.Parse(data, msg)
+        else:
+            json_format.ParseDict(data, msg)
+    except json_format.ParseError as exc:
+        raise ModelConfigError(f"{source}: {exc}") from None
+    return msg
+
+
+def to_text(msg: Any) -> str:
+    """Protobuf text format of a ModelConfig message."""
+    return str(text_format.MessageToString(msg))
+
+
+def to_json(msg: Any) -> dict[str, Any]:
+    """Triton's JSON form: proto field names, 64-bit integers as numbers."""
+    data = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    return _int64_as_numbers(msg.DESCRIPTOR, data)
+
+
+def _int64_as_numbers(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
+    for name, value in data.items():
+        fd = descriptor.fields_by_name.get(name)
+        if fd is None:
+            continue
+        if fd.message_type is not None:
+            entry = fd.message_type
+            if entry.GetOptions().map_entry:
+                value_fd = entry.fields_by_name["value"]
+                if value_fd.message_type is not None:
+                    for item in value.values():
+                        _int64_as_numbers(value_fd.message_type, item)
+            elif isinstance(value, list):
+                for item in value:
+                    _int64_as_numbers(entry, item)
+            else:
+                _int64_as_numbers(entry, value)
+        elif fd.type in _INT64_TYPES:
+            data[name] = [int(v) for v in value] if isinstance(value, list) else int(value)
+    return data
+
+
+def to_view(msg: Any) -> ModelConfig:
+    """Validate a complete ModelConfig message and return the typed view.
+
+    Raises:
+        ModelConfigError: a field has a value modelport cannot serve.
+    """
+    name = msg.name
+    if msg.max_batch_size < 0:
+        raise ModelConfigError(f"model '{name}': max_batch_size must be >= 0")
+    inputs = tuple(_tensor(name, t, "input") for t in msg.input)
+    outputs = tuple(_tensor(name, t, "output") for t in msg.output)
+    if not inputs or not outputs:
+        raise ModelConfigError(f"model '{name}': config needs at least one input and one output")
+    _unique(name, [t.name for t in inputs], "input")
+    _unique(name, [t.name for t in outputs], "output")
+    groups = tuple(
+        InstanceGroup(count=g.count or 1, kind=model_config_pb2.ModelInstanceGroup.Kind.Name(g.kind))
+        for g in msg.instance_group
+    ) or (InstanceGroup(),)
+    return ModelConfig(
+        name=name,
+        platform=msg.platform or "onnxruntime_onnx",
+        backend=msg.backend or "onnxruntime",
+        max_batch_size=msg.max_batch_size,
+        inputs=inputs,
+        outputs=outputs,
+        version_policy=version_policy(msg),
+        dynamic_batching=_dynamic_batching(msg),
+        instance_groups=groups,
+        parameters={k: v.string_value for k, v in msg.parameters.items()},
+        default_model_filename=msg.default_model_filename or "model.onnx",
+        warmup=tuple(json_format.MessageToDict(w, preserving_proto_field_name=True)
+                     for w in msg.model_warmup),
+    )
+
+
+def _tensor(model: str, t: Any, kind: str) -> TensorSpec:
+    type_name = model_config_pb2.DataType.Name(t.data_type)
+    dt = BY_CONFIG.get(type_name)
+    if dt is None:
+        raise ModelConfigError(f"model '{model}': {kind} '{t.name}' has unsupported {type_name}")
+    if any(d < -1 or d == 0 for d in t.dims) and list(t.dims) != [0]:
+        raise ModelConfigError(f"model '{model}': {kind} '{t.name}' has invalid dims {list(t.dims)}")
+    optional = bool(getattr(t, "optional", False))
+    return TensorSpec(name=t.name, datatype=dt.name, dims=tuple(int(d) for d in t.dims),
+                      optional=optional)
+
+
+def _unique(model: str, names: list[str], kind: str) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ModelConfigError(f"model '{model}': duplicate {kind} names {dupes}")
+
+
+def version_policy(msg: Any) -> VersionPolicy:
+    choice = msg.version_policy.WhichOneof("policy_choice")
+    if choice == "all":
+        return VersionPolicy(kind="all")
+    if choice == "specific":
+        return VersionPolicy(kind="specific",
+                             versions=tuple(int(v) for v in msg.version_policy.specific.versions))
+    num = msg.version_policy.latest.num_versions if choice == "latest" else 1
+    return VersionPolicy(kind="latest", num_versions=max(int(num), 1))
+
+
+def _dynamic_batching(msg: Any) -> DynamicBatching | None:
+    if not msg.HasField("dynamic_batching"):
+        return None
+    db = msg.dynamic_batching
+    qp = db.default_queue_policy
+    action = model_config_pb2.ModelQueuePolicy.TimeoutAction.Name(qp.timeout_action)
+    queue = QueuePolicy(
+        max_queue_size=int(qp.max_queue_size),
+        default_timeout_us=int(qp.default_timeout_microseconds),
+        timeout_action="DELAY" if action == "DELAY" else "REJECT",
+        allow_timeout_override=True,
+    )
+    preferred = tuple(sorted(int(b) for b in db.preferred_batch_size))
+    if msg.max_batch_size and any(b > msg.max_batch_size or b < 1 for b in preferred):
+        raise ModelConfigError(
+            f"model '{msg.name}': preferred_batch_size {list(preferred)} must lie in "
+            f"1..max_batch_size ({msg.max_batch_size})"
+        )
+    return DynamicBatching(preferred_batch_size=preferred,
+                           max_queue_delay_us=int(db.max_queue_delay_microseconds), queue=queue)

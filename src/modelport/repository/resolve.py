@@ -1,0 +1,48 @@
+"""From a model folder to a complete config and the versions its policy selects."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from modelport.errors import ModelLoadError
+from modelport.repository import autocomplete, pbtxt
+from modelport.repository.config import ModelConfig
+from modelport.repository.layout import ModelSource, Repository
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to load: full config message, typed view, chosen versions."""
+
+    source: ModelSource
+    message: Any
+    config: ModelConfig
+    versions: list[int]
+
+
+def resolve(repository: Repository, name: str, override: Any = None) -> ResolvedModel:
+    """Read (or take) the config, pick versions by policy, complete the config from the graph.
+
+    Raises:
+        ModelNotFound: no such model folder.
+        ModelConfigError: the config is invalid or contradicts the graph.
+        ModelLoadError: no version folder holds a model file.
+    """
+    source = repository.source(name)
+    msg = copy.deepcopy(override) if override is not None else repository.read_config(source)
+    filename = msg.default_model_filename or "model.onnx"
+    policy = pbtxt.version_policy(msg)
+    available = [
+        v for v in source.versions
+        if msg.backend == "fake" or (source.versions[v] / filename).exists()
+    ]
+    selected = policy.select(available)
+    if not selected:
+        raise ModelLoadError(
+            f"no loadable version in {source.path}: expected {source.path}/<version>/{filename}"
+            f" (version policy: {policy.kind})"
+        )
+    autocomplete.complete(msg, name, source.versions[max(selected)] / filename)
+    return ResolvedModel(source, msg, pbtxt.to_view(msg), selected)

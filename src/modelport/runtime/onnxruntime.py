@@ -1,0 +1,151 @@
+"""ONNX Runtime backend: graph optimizations, an on-disk cache of optimized models, threads
+sized to the machine, CUDA/TensorRT execution providers when onnxruntime-gpu is present."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import BackendError, ModelLoadError
+from modelport.repository.config import ModelConfig
+from modelport.runtime.base import Instance, RuntimeSettings
+
+log = logging.getLogger("modelport.runtime")
+
+
+def _ort() -> Any:
+    import onnxruntime
+
+    return onnxruntime
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def threads_for(config: ModelConfig, settings: RuntimeSettings) -> int:
+    """Intra-op threads per instance: the config parameter, the server setting, or the cores
+    shared out among the model's instances."""
+    explicit = config.parameters.get("intra_op_thread_count")
+    if explicit and explicit.isdigit() and int(explicit) > 0:
+        return int(explicit)
+    if settings.intra_op_threads > 0:
+        return settings.intra_op_threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // config.instance_count)
+
+
+def providers_for(config: ModelConfig, settings: RuntimeSettings) -> list[str]:
+    """Execution providers in priority order; CPU always last."""
+    wants_gpu = any(g.kind == "KIND_GPU" for g in config.instance_groups) or settings.device == "gpu"
+    available = set(_ort().get_available_providers())
+    chosen: list[str] = []
+    if wants_gpu:
+        if config.parameters.get("tensorrt", "").lower() in ("1", "true", "on"):
+            if "TensorrtExecutionProvider" in available:
+                chosen.append("TensorrtExecutionProvider")
+        if "CUDAExecutionProvider" in available:
+            chosen.append("CUDAExecutionProvider")
+        else:
+            log.warning(
+                "model '%s' asks for a GPU but onnxruntime has no CUDA provider; running on CPU "
+                "(pip install 'modelport[gpu]' on a machine with an NVIDIA driver)", config.name
+            )
+    chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+class OnnxRuntimeInstance:
+    """One InferenceSession."""
+
+    def __init__(self, session: Any, config: ModelConfig) -> None:
+        self.session = session
+        self.string_outputs = {s.name for s in config.outputs if s.datatype == "BYTES"}
+        self.string_inputs = {s.name for s in config.inputs if s.datatype == "BYTES"}
+
+    def run(self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:
+        """Run one batch; BYTES tensors cross as UTF-8 text."""
+        feed = {
+            name: _to_text(arr) if name in self.string_inputs else arr
+            for name, arr in inputs.items()
+        }
+        try:
+            results: list[np.ndarray] = self.session.run(list(outputs), feed)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types
+            raise BackendError(f"onnxruntime failed: {exc}") from None
+        return [
+            _to_bytes(arr) if name in self.string_outputs else arr
+            for name, arr in zip(outputs, results)
+        ]
+
+    def close(self) -> None:
+        """Drop the session so its arena is freed."""
+        self.session = None
+
+
+def _to_text(arr: np.ndarray) -> np.ndarray:
+    flat = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.ravel()]
+    return np.array(flat, dtype=object).reshape(arr.shape)
+
+
+def _to_bytes(arr: np.ndarray) -> np.ndarray:
+    flat = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in arr.ravel()]
+    return np.array(flat, dtype=object).reshape(arr.shape)
+
+
+class OnnxRuntimeBackend:
+    """Creates ONNX Runtime sessions, reusing cached optimized graphs across restarts."""
+
+    def load(
+        self, path: Path, config: ModelConfig, index: int, settings: RuntimeSettings
+    ) -> Instance:
+        """Create a session for the model at ``path``.
+
+        Raises:
+            ModelLoadError: onnxruntime cannot load the file.
+        """
+        ort = _ort()
+        providers = providers_for(config, settings)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads_for(config, settings)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        source = path
+        cached = self._cache_path(path, providers, settings)
+        if cached is not None and cached.exists():
+            source = cached
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        else:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if cached is not None and index == 0:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                options.optimized_model_filepath = str(cached.with_suffix(f".{os.getpid()}.tmp"))
+        try:
+            session = ort.InferenceSession(str(source), sess_options=options, providers=providers)
+        except Exception as exc:
+            raise ModelLoadError(f"{path}: onnxruntime cannot load the model: {exc}") from None
+        if options.optimized_model_filepath:
+            tmp = Path(options.optimized_model_filepath)
+            if tmp.exists():
+                tmp.replace(cached)  # type: ignore[arg-type]
+        log.debug("loaded %s from %s with %s", config.name, source, providers)
+        return OnnxRuntimeInstance(session, config)
+
+    @staticmethod
+    def _cache_path(path: Path, providers: list[str], settings: RuntimeSettings) -> Path | None:
+        if settings.cache_dir is None or providers != ["CPUExecutionProvider"]:
+            return None  # GPU providers' optimizations depend on the device; no cache
+        key = f"{file_digest(path)[:24]}-ort{_ort().__version__}-cpu"
+        return settings.cache_dir / "ort" / f"{key}.onnx"

@@ -1,0 +1,93 @@
+"""``modelport serve``: arguments → ServerConfig → Server. Flags use Triton's names."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+examples:
+  modelport serve                                  serve the built-in demo repository
+  modelport serve ./models --http-port 9000        serve your own Triton-layout repository
+  modelport serve ./models --model-control-mode explicit --load-model mlp
+  modelport serve ./models --model-control-mode poll --repository-poll-secs 5
+
+A repository holds REPO/<model>/config.pbtxt (optional) and REPO/<model>/<version>/model.onnx.
+Clients: tritonclient.http against :8000, tritonclient.grpc against :8001.
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``serve``."""
+    p = subparsers.add_parser(
+        "serve", help="serve a model repository over HTTP and gRPC (Triton-compatible)",
+        description="Serve ONNX models over the Open Inference Protocol (KServe v2) with "
+                    "Triton's HTTP and gRPC flavour: unmodified tritonclient works.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("repository", nargs="?", type=Path, metavar="REPO",
+                   help="model repository folder (default: the generated demo repository)")
+    p.add_argument("--model-repository", type=Path, dest="model_repository_flag",
+                   metavar="REPO", help="same as the positional REPO (Triton's flag)")
+    net = p.add_argument_group("network")
+    net.add_argument("--http-address", default="127.0.0.1", help="HTTP bind address "
+                     "(default 127.0.0.1; use 0.0.0.0 to expose it)")
+    net.add_argument("--http-port", type=int, default=8000, help="HTTP port (default 8000; "
+                     "0 picks a free one, -1 disables HTTP)")
+    net.add_argument("--grpc-address", default="127.0.0.1", help="gRPC bind address")
+    net.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001; "
+                     "-1 disables gRPC)")
+    net.add_argument("--metrics-address", default="127.0.0.1", help="metrics bind address")
+    net.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port "
+                     "(default 8002; -1 disables it)")
+    net.add_argument("--max-request-size", type=int, default=64 * 1024 * 1024, metavar="BYTES",
+                     help="largest request body accepted, after decompression (default 64 MiB)")
+    models = p.add_argument_group("models")
+    models.add_argument("--model-control-mode", choices=("none", "poll", "explicit"),
+                        default="none", help="none: load all at start; poll: also reload on "
+                        "change; explicit: load only via --load-model and the load API")
+    models.add_argument("--load-model", action="append", default=[], metavar="NAME",
+                        help="model to load at start in explicit mode (repeatable; '*' = all)")
+    models.add_argument("--repository-poll-secs", type=float, default=15.0, metavar="S",
+                        help="rescan period in poll mode (default 15)")
+    models.add_argument("--control-token", default=None, metavar="TOKEN",
+                        help="require 'Authorization: Bearer TOKEN' on load/unload "
+                        "(or set MODELPORT_CONTROL_TOKEN)")
+    models.add_argument("--drain-timeout", type=float, default=30.0, metavar="S",
+                        help="how long an unloaded version may finish in-flight requests")
+    runtime = p.add_argument_group("runtime")
+    runtime.add_argument("--intra-op-threads", type=int, default=0, metavar="N",
+                         help="ONNX Runtime threads per instance (default: cores / instances)")
+    runtime.add_argument("--cache-dir", type=Path, default=None,
+                         help="optimized-model cache (default ~/.cache/modelport)")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """Build the ServerConfig (validation happens there)."""
+    from modelport.serve.config import ServerConfig
+
+    return ServerConfig(
+        model_repository=args.model_repository_flag or args.repository,
+        http_address=args.http_address, http_port=args.http_port,
+        grpc_address=args.grpc_address, grpc_port=args.grpc_port,
+        metrics_address=args.metrics_address, metrics_port=args.metrics_port,
+        model_control_mode=args.model_control_mode, load_models=args.load_model,
+        repository_poll_secs=args.repository_poll_secs,
+        max_request_bytes=args.max_request_size, control_token=args.control_token,
+        intra_op_threads=args.intra_op_threads, cache_dir=args.cache_dir,
+        drain_timeout_s=args.drain_timeout, log_level=args.log_level,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the server until interrupted."""
+    from modelport.serve.server import Server
+
+    config = config_from_args(args)
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    Server(config).run()
+    return 0

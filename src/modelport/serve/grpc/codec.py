@@ -1,0 +1,96 @@
+"""Open Inference Protocol gRPC messages ⇄ the core's requests and responses.
+
+Inputs arrive in ``raw_input_contents`` (what tritonclient sends) or typed ``contents``;
+every output goes back in ``raw_output_contents``, the only place tritonclient reads numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from modelport.datatypes import by_name
+from modelport.errors import InvalidInput
+from modelport.serve.grpc.proto import grpc_service_pb2 as pb
+from modelport.serve.tensors import element_count, from_raw, to_raw
+from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
+
+_TYPED_FIELD = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+
+
+def parameters(params: Any) -> dict[str, Any]:
+    """An InferParameter map as plain Python values."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        choice = value.WhichOneof("parameter_choice")
+        out[key] = getattr(value, choice) if choice else None
+    return out
+
+
+def decode_infer(msg: Any) -> InferRequest:
+    """ModelInferRequest → InferRequest.
+
+    Raises:
+        InvalidInput: raw contents do not line up with the inputs, or sizes disagree.
+    """
+    raw = msg.raw_input_contents
+    if raw and len(raw) != len(msg.inputs):
+        raise InvalidInput(
+            f"got {len(raw)} raw_input_contents for {len(msg.inputs)} inputs; send one per input"
+        )
+    request = InferRequest(msg.model_name, msg.model_version, msg.id, parameters(msg.parameters))
+    for i, tensor in enumerate(msg.inputs):
+        shape = list(tensor.shape)
+        datatype = tensor.datatype
+        by_name(datatype)
+        if raw:
+            data = from_raw(tensor.name, datatype, shape, raw[i])
+        else:
+            data = _typed(tensor, datatype, shape)
+        request.inputs.append(
+            InputTensor(tensor.name, datatype, shape, data, parameters(tensor.parameters))
+        )
+    request.outputs = [RequestedOutput(o.name, None, parameters(o.parameters))
+                       for o in msg.outputs]
+    return request
+
+
+def _typed(tensor: Any, datatype: str, shape: list[int]) -> np.ndarray:
+    field = _TYPED_FIELD.get(datatype)
+    if field is None:
+        raise InvalidInput(f"input '{tensor.name}': {datatype} must be sent in raw_input_contents")
+    values = getattr(tensor.contents, field)
+    count = element_count(shape)
+    if len(values) != count:
+        raise InvalidInput(f"input '{tensor.name}': got {len(values)} elements in "
+                           f"contents.{field} but shape {shape} needs {count}")
+    if datatype == "BYTES":
+        return np.array(list(values), dtype=object).reshape(shape)
+    try:
+        return np.array(values, dtype=by_name(datatype).numpy).reshape(shape)
+    except OverflowError as exc:
+        raise InvalidInput(f"input '{tensor.name}': {exc}") from None
+
+
+def encode_infer(response: InferResponse) -> Any:
+    """InferResponse → ModelInferResponse with every output in raw_output_contents."""
+    msg = pb.ModelInferResponse(model_name=response.model_name,
+                                model_version=response.model_version, id=response.id)
+    for out in response.outputs:
+        msg.outputs.add(name=out.name, datatype=out.datatype, shape=out.shape)
+        msg.raw_output_contents.append(to_raw(out.datatype, out.data))
+    return msg

@@ -1,0 +1,192 @@
+"""The gRPC front: inference.GRPCInferenceService and grpc.health.v1.Health on grpc.aio."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from modelport.errors import InferenceError, ModelNotReady
+from modelport.serve.control import ModelControl
+from modelport.serve.core import InferenceCore
+from modelport.serve.grpc import codec
+from modelport.serve.grpc.proto import HEALTH_SERVICE_NAME, SERVICE_NAME, health_pb2
+from modelport.serve.grpc.proto import grpc_service_pb2 as pb
+
+log = logging.getLogger("modelport.grpc")
+
+_UNIMPLEMENTED = {
+    "SystemSharedMemoryStatus": (pb.SystemSharedMemoryStatusRequest,
+                                 pb.SystemSharedMemoryStatusResponse),
+    "SystemSharedMemoryRegister": (pb.SystemSharedMemoryRegisterRequest,
+                                   pb.SystemSharedMemoryRegisterResponse),
+    "SystemSharedMemoryUnregister": (pb.SystemSharedMemoryUnregisterRequest,
+                                     pb.SystemSharedMemoryUnregisterResponse),
+    "CudaSharedMemoryStatus": (pb.CudaSharedMemoryStatusRequest,
+                               pb.CudaSharedMemoryStatusResponse),
+    "CudaSharedMemoryRegister": (pb.CudaSharedMemoryRegisterRequest,
+                                 pb.CudaSharedMemoryRegisterResponse),
+    "CudaSharedMemoryUnregister": (pb.CudaSharedMemoryUnregisterRequest,
+                                   pb.CudaSharedMemoryUnregisterResponse),
+    "TraceSetting": (pb.TraceSettingRequest, pb.TraceSettingResponse),
+    "LogSettings": (pb.LogSettingsRequest, pb.LogSettingsResponse),
+}
+
+
+def _unary(fn: Callable[[Any, Any], Awaitable[Any]], req: Any, resp: Any) -> Any:
+    async def call(request: Any, context: Any) -> Any:
+        try:
+            return await fn(request, context)
+        except InferenceError as exc:
+            await context.abort(grpc.StatusCode[exc.grpc_code], str(exc))
+        except Exception as exc:
+            log.exception("internal error in gRPC call")
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {exc}")
+    return grpc.unary_unary_rpc_method_handler(
+        call, request_deserializer=req.FromString, response_serializer=resp.SerializeToString)
+
+
+class InferenceService:
+    """Handlers for every RPC of inference.GRPCInferenceService."""
+
+    def __init__(self, core: InferenceCore, control: ModelControl) -> None:
+        self.core = core
+        self.control = control
+
+    def handlers(self) -> list[Any]:
+        """Generic handlers to register on a grpc.aio server."""
+        table = {
+            "ServerLive": _unary(self.server_live, pb.ServerLiveRequest, pb.ServerLiveResponse),
+            "ServerReady": _unary(self.server_ready, pb.ServerReadyRequest,
+                                  pb.ServerReadyResponse),
+            "ModelReady": _unary(self.model_ready, pb.ModelReadyRequest, pb.ModelReadyResponse),
+            "ServerMetadata": _unary(self.server_metadata, pb.ServerMetadataRequest,
+                                     pb.ServerMetadataResponse),
+            "ModelMetadata": _unary(self.model_metadata, pb.ModelMetadataRequest,
+                                    pb.ModelMetadataResponse),
+            "ModelInfer": _unary(self.model_infer, pb.ModelInferRequest, pb.ModelInferResponse),
+            "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
+                self.model_stream_infer, request_deserializer=pb.ModelInferRequest.FromString,
+                response_serializer=pb.ModelStreamInferResponse.SerializeToString),
+            "ModelConfig": _unary(self.model_config, pb.ModelConfigRequest,
+                                  pb.ModelConfigResponse),
+            "ModelStatistics": _unary(self.model_statistics, pb.ModelStatisticsRequest,
+                                      pb.ModelStatisticsResponse),
+            "RepositoryIndex": _unary(self.repository_index, pb.RepositoryIndexRequest,
+                                      pb.RepositoryIndexResponse),
+            "RepositoryModelLoad": _unary(self.repository_load, pb.RepositoryModelLoadRequest,
+                                          pb.RepositoryModelLoadResponse),
+            "RepositoryModelUnload": _unary(self.repository_unload,
+                                            pb.RepositoryModelUnloadRequest,
+                                            pb.RepositoryModelUnloadResponse),
+        }
+        for name, (req, resp) in _UNIMPLEMENTED.items():
+            table[name] = _unary(self._unimplemented(name), req, resp)
+        health = {
+            "Check": _unary(self.health_check, health_pb2.HealthCheckRequest,
+                            health_pb2.HealthCheckResponse),
+            "Watch": grpc.unary_stream_rpc_method_handler(
+                self.health_watch, request_deserializer=health_pb2.HealthCheckRequest.FromString,
+                response_serializer=health_pb2.HealthCheckResponse.SerializeToString),
+        }
+        return [grpc.method_handlers_generic_handler(SERVICE_NAME, table),
+                grpc.method_handlers_generic_handler(HEALTH_SERVICE_NAME, health)]
+
+    @staticmethod
+    def _unimplemented(name: str) -> Callable[[Any, Any], Awaitable[Any]]:
+        async def call(request: Any, context: Any) -> Any:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                                f"{name} is not supported by modelport")
+        return call
+
+    async def server_live(self, request: Any, context: Any) -> Any:
+        return pb.ServerLiveResponse(live=True)
+
+    async def server_ready(self, request: Any, context: Any) -> Any:
+        return pb.ServerReadyResponse(ready=self.core.ready)
+
+    async def model_ready(self, request: Any, context: Any) -> Any:
+        return pb.ModelReadyResponse(ready=self.core.model_ready(request.name, request.version))
+
+    async def server_metadata(self, request: Any, context: Any) -> Any:
+        return pb.ServerMetadataResponse(**self.core.server_metadata())
+
+    async def model_metadata(self, request: Any, context: Any) -> Any:
+        meta = self.core.model_metadata(request.name, request.version)
+        return json_format.ParseDict(meta, pb.ModelMetadataResponse())
+
+    async def model_infer(self, request: Any, context: Any) -> Any:
+        received = time.perf_counter_ns()
+        infer_request = codec.decode_infer(request)
+        infer_request.received_ns = received
+        return codec.encode_infer(await self.core.infer(infer_request))
+
+    async def model_stream_infer(self, requests: AsyncIterator[Any],
+                                 context: Any) -> AsyncIterator[Any]:
+        """Answer each streamed request in order; an error goes in error_message, not abort."""
+        async for request in requests:
+            try:
+                response = await self.model_infer(request, context)
+                yield pb.ModelStreamInferResponse(infer_response=response)
+            except InferenceError as exc:
+                yield pb.ModelStreamInferResponse(error_message=str(exc))
+
+    async def model_config(self, request: Any, context: Any) -> Any:
+        response = pb.ModelConfigResponse()
+        response.config.CopyFrom(self.core.model_config(request.name, request.version))
+        return response
+
+    async def model_statistics(self, request: Any, context: Any) -> Any:
+        rows = self.core.statistics(request.name, request.version)
+        return json_format.ParseDict({"model_stats": rows}, pb.ModelStatisticsResponse())
+
+    async def repository_index(self, request: Any, context: Any) -> Any:
+        return json_format.ParseDict({"models": self.control.index(request.ready)},
+                                     pb.RepositoryIndexResponse())
+
+    async def repository_load(self, request: Any, context: Any) -> Any:
+        self.control.authorize(_metadata(context, "authorization"))
+        params = {k: getattr(v, v.WhichOneof("parameter_choice") or "string_param")
+                  for k, v in request.parameters.items()}
+        await self.control.load(request.model_name, params)
+        return pb.RepositoryModelLoadResponse()
+
+    async def repository_unload(self, request: Any, context: Any) -> Any:
+        self.control.authorize(_metadata(context, "authorization"))
+        await self.control.unload(request.model_name, {})
+        return pb.RepositoryModelUnloadResponse()
+
+    def _health_status(self, service: str) -> int:
+        if service not in ("", SERVICE_NAME):
+            raise ModelNotReady(f"unknown service '{service}'")
+        return health_pb2.HealthCheckResponse.SERVING if self.core.ready else (
+            health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    async def health_check(self, request: Any, context: Any) -> Any:
+        if request.service not in ("", SERVICE_NAME):
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service '{request.service}'")
+        return health_pb2.HealthCheckResponse(status=self._health_status(request.service))
+
+    async def health_watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        """Send the status now and again whenever it changes."""
+        last = None
+        while True:
+            status = (self._health_status(request.service)
+                      if request.service in ("", SERVICE_NAME)
+                      else health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+            if status != last:
+                yield health_pb2.HealthCheckResponse(status=status)
+                last = status
+            await asyncio.sleep(1.0)
+
+
+def _metadata(context: Any, key: str) -> str | None:
+    for item in context.invocation_metadata() or ():
+        if item.key == key:
+            return str(item.value)
+    return None

@@ -1,0 +1,1 @@
+"""The HTTP/REST front: a raw ASGI application served by uvicorn."""

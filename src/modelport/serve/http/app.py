@@ -1,0 +1,130 @@
+"""ASGI plumbing: read the body within limits, decompress, route, turn errors into JSON."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from modelport.errors import InferenceError, InvalidInput, PayloadTooLarge
+from modelport.serve.http.routes import Reply, Request, Router
+
+log = logging.getLogger("modelport.http")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class HttpApp:
+    """The whole HTTP front as one ASGI callable."""
+
+    def __init__(self, router: Router, max_request_bytes: int) -> None:
+        self.router = router
+        self.max_request_bytes = max_request_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            body = await self._read_body(headers, receive)
+            request = Request(scope["method"], scope["path"], headers, body)
+            reply = await self.router.dispatch(request)
+        except InferenceError as exc:
+            reply = error_reply(exc.http_status, str(exc))
+        except Exception as exc:  # a bug must cost one request, never the server
+            log.exception("internal error on %s %s", scope["method"], scope["path"])
+            reply = error_reply(500, f"internal error: {type(exc).__name__}: {exc}")
+        await _send(send, reply, headers.get("accept-encoding", ""))
+
+    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
+        limit = self.max_request_bytes
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of "
+                                  f"{limit} bytes (--max-request-size)")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes "
+                                      "(--max-request-size)")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if encoding in ("gzip", "deflate"):
+            body = _decompress(body, encoding, limit)
+        elif encoding not in ("", "identity"):
+            raise InvalidInput(f"unsupported Content-Encoding '{encoding}' (use gzip or deflate)")
+        return body
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInput(f"body is not valid {encoding} data: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
+    if not inflater.eof:
+        raise InvalidInput(f"{encoding} body is truncated")
+    return out
+
+
+def error_reply(status: int, message: str) -> Reply:
+    """A non-200 reply: tritonclient reads only ``{"error": ...}``."""
+    return Reply(status, orjson.dumps({"error": message}))
+
+
+async def _send(send: Send, reply: Reply, accept_encoding: str) -> None:
+    body = reply.body
+    headers = [(b"content-type", reply.content_type.encode())]
+    if reply.header_length is not None:
+        headers.append((b"inference-header-content-length", str(reply.header_length).encode()))
+    encoding = _pick_encoding(accept_encoding) if len(body) > 0 else None
+    if encoding == "gzip":
+        body = gzip.compress(body, compresslevel=1)
+    elif encoding == "deflate":
+        body = zlib.compress(body, 1)
+    if encoding:
+        headers.append((b"content-encoding", encoding.encode()))
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _pick_encoding(accept: str) -> str | None:
+    if not accept:
+        return None
+    offered = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    for encoding in ("gzip", "deflate"):
+        if encoding in offered:
+            return encoding
+    return None
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,216 @@
+"""Open Inference Protocol HTTP bodies: JSON and the binary tensor data extension."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelport.datatypes import by_name
+from modelport.errors import InvalidInput
+from modelport.repository.config import ModelConfig
+from modelport.serve.tensors import element_count, from_raw, to_raw
+from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
+
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def loads(body: bytes | memoryview) -> Any:
+    """Parse a JSON body, raising InvalidInput with the parser's reason."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"failed to parse the request JSON: {exc}") from None
+
+
+def decode_infer(body: bytes, header_length: int | None, model: str, version: str) -> InferRequest:
+    """Decode an infer request body (JSON, or JSON header followed by binary tensors).
+
+    Raises:
+        InvalidInput: malformed JSON, wrong fields, or binary sizes that do not add up.
+    """
+    if header_length is not None and not 0 < header_length <= len(body):
+        raise InvalidInput(
+            f"Inference-Header-Content-Length {header_length} does not fit a body of "
+            f"{len(body)} bytes"
+        )
+    view = memoryview(body)
+    head = loads(view[:header_length] if header_length is not None else view)
+    if not isinstance(head, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    request = InferRequest(model_name=model, model_version=version)
+    request.id = _str_field(head, "id")
+    request.parameters = _dict_field(head, "parameters")
+    raw_inputs = head.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise InvalidInput("the request must have a non-empty 'inputs' list")
+    offset = header_length if header_length is not None else len(body)
+    for item in raw_inputs:
+        tensor, offset = _decode_input(item, view, offset)
+        request.inputs.append(tensor)
+    if offset != len(body):
+        raise InvalidInput(
+            f"{len(body) - offset} bytes of binary data follow the last input that claimed any"
+        )
+    request.outputs = [_decode_output(o, request.parameters)
+                       for o in _list_field(head, "outputs")]
+    return request
+
+
+def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str) -> InferRequest:
+    """Decode a body that is one raw input tensor (Inference-Header-Content-Length: 0)."""
+    if len(config.inputs) != 1:
+        raise InvalidInput(
+            f"a raw binary request (Inference-Header-Content-Length: 0) needs a model with one "
+            f"input; '{model}' has {len(config.inputs)}"
+        )
+    spec = config.inputs[0]
+    if any(d == -1 for d in spec.dims) and spec.datatype != "BYTES":
+        raise InvalidInput(f"input '{spec.name}' has variable dims {list(spec.dims)}: send "
+                           "a JSON header with the shape")
+    dt = by_name(spec.datatype)
+    if spec.datatype == "BYTES":
+        from modelport.serve.tensors import split_bytes
+
+        items = _count_bytes_items(body)
+        shape = [1, items] if config.batching else [items]
+        data = np.array(split_bytes(spec.name, body, items), dtype=object).reshape(shape)
+        return InferRequest(model, version, inputs=[InputTensor(spec.name, "BYTES", shape, data)])
+    per_item = element_count(list(spec.dims)) * dt.numpy.itemsize
+    if config.batching:
+        if per_item == 0 or len(body) % per_item:
+            raise InvalidInput(f"raw body of {len(body)} bytes is not a whole number of "
+                               f"{spec.datatype}{list(spec.dims)} items")
+        shape = [len(body) // per_item, *spec.dims]
+    else:
+        shape = list(spec.dims)
+    data = from_raw(spec.name, spec.datatype, shape, body)
+    return InferRequest(model, version, inputs=[InputTensor(spec.name, spec.datatype, shape, data)])
+
+
+def _count_bytes_items(body: bytes) -> int:
+    count, offset = 0, 0
+    while offset + 4 <= len(body):
+        offset += 4 + int.from_bytes(body[offset:offset + 4], "little")
+        count += 1
+    return count
+
+
+def _decode_input(item: Any, view: memoryview, offset: int) -> tuple[InputTensor, int]:
+    if not isinstance(item, dict):
+        raise InvalidInput("each entry of 'inputs' must be a JSON object")
+    name = _str_field(item, "name")
+    if not name:
+        raise InvalidInput("an input has no 'name'")
+    datatype = _str_field(item, "datatype")
+    by_name(datatype)
+    shape = item.get("shape")
+    if not isinstance(shape, list):
+        raise InvalidInput(f"input '{name}' has no 'shape' list")
+    element_count(shape)
+    params = _dict_field(item, "parameters")
+    size = params.get("binary_data_size")
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidInput(f"input '{name}': binary_data_size must be a non-negative integer")
+        if offset + size > len(view):
+            raise InvalidInput(
+                f"input '{name}': binary_data_size {size} runs past the end of the body "
+                f"({len(view) - offset} bytes left)"
+            )
+        data = from_raw(name, datatype, shape, view[offset:offset + size])
+        return InputTensor(name, datatype, shape, data, params), offset + size
+    if "data" not in item:
+        raise InvalidInput(f"input '{name}' has neither 'data' nor binary_data_size")
+    return InputTensor(name, datatype, shape, _from_json(name, datatype, shape, item["data"]),
+                       params), offset
+
+
+def _from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarray:
+    count = element_count(shape)
+    try:
+        if datatype == "BYTES":
+            flat = np.array(data, dtype=object).ravel()
+            arr = np.array([_to_bytes(v) for v in flat], dtype=object)
+        else:
+            arr = np.asarray(data, dtype=by_name(datatype).numpy).ravel()
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(f"input '{name}': data is not valid {datatype}: {exc}") from None
+    if arr.size != count:
+        raise InvalidInput(
+            f"input '{name}': got {arr.size} elements of data but shape {shape} needs {count}"
+        )
+    return arr.reshape(shape)
+
+
+def _to_bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes):
+        return value
+    raise TypeError(f"BYTES elements must be strings, got {type(value).__name__}")
+
+
+def _decode_output(item: Any, request_params: dict[str, Any]) -> RequestedOutput:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise InvalidInput("each entry of 'outputs' must be an object with a 'name'")
+    params = _dict_field(item, "parameters")
+    binary = params.get("binary_data")
+    if binary is None and "binary_data_output" in request_params:
+        binary = bool(request_params["binary_data_output"])
+    return RequestedOutput(item["name"], None if binary is None else bool(binary), params)
+
+
+def encode_infer(response: InferResponse, binary_default: bool) -> tuple[bytes, int | None]:
+    """Encode a response; returns the body and the JSON header length when binary follows."""
+    outputs: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for out in response.outputs:
+        entry: dict[str, Any] = {"name": out.name, "datatype": out.datatype, "shape": out.shape}
+        binary = binary_default if out.binary is None else out.binary
+        if binary:
+            raw = to_raw(out.datatype, out.data)
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            blobs.append(raw)
+        elif out.datatype == "BYTES":
+            entry["data"] = [_text(v) for v in out.data.ravel()]
+        else:
+            entry["data"] = np.ascontiguousarray(out.data).ravel()
+        outputs.append(entry)
+    head: dict[str, Any] = {"model_name": response.model_name,
+                            "model_version": response.model_version}
+    if response.id:
+        head["id"] = response.id
+    if response.parameters:
+        head["parameters"] = response.parameters
+    head["outputs"] = outputs
+    header = orjson.dumps(head, option=JSON_OPTIONS)
+    if not blobs:
+        return header, None
+    return b"".join([header, *blobs]), len(header)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _str_field(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key, "")
+    if not isinstance(value, str):
+        raise InvalidInput(f"'{key}' must be a string")
+    return value
+
+
+def _dict_field(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key) or {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"'{key}' must be a JSON object")
+    return value
+
+
+def _list_field(obj: dict[str, Any], key: str) -> list[Any]:
+    value = obj.get(key) or []
+    if not isinstance(value, list):
+        raise InvalidInput(f"'{key}' must be a list")
+    return value

@@ -1,0 +1,200 @@
+"""Model manager: which versions of which models are live, and how they change.
+
+A (re)load builds the new versions next to the live ones, warms them up, then swaps the model's
+routing table in one assignment; requests already holding the old version finish on it while
+it drains in the background. A version that fails to load leaves what was serving untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelport.errors import (
+    InvalidInput,
+    ModelLoadError,
+    ModelNotFound,
+    ModelportError,
+)
+from modelport.repository import pbtxt
+from modelport.repository.layout import Repository, check_model_name
+from modelport.repository.resolve import resolve
+from modelport.runtime import RuntimeSettings
+from modelport.serve.memory import trim_heap
+from modelport.serve.model import ModelVersion
+
+log = logging.getLogger("modelport.serve")
+
+
+@dataclass
+class ModelState:
+    """What the repository index reports for one model."""
+
+    live: dict[int, ModelVersion] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)  # version -> reason
+    reason: str = ""  # model-level failure, e.g. a bad config
+    unloaded: bool = False
+
+
+class ModelManager:
+    """Owns every loaded model version; all methods run on the server's event loop."""
+
+    def __init__(self, repository: Repository, settings: RuntimeSettings,
+                 drain_timeout_s: float = 30.0) -> None:
+        self.repository = repository
+        self.settings = settings
+        self.drain_timeout_s = drain_timeout_s
+        self.models: dict[str, ModelState] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._draining: set[asyncio.Task[None]] = set()
+
+    def get(self, name: str, version: str = "") -> ModelVersion:
+        """The live version to serve ``name`` (the highest when ``version`` is empty).
+
+        Raises:
+            ModelNotFound: no such model, version, or nothing of it is loaded.
+        """
+        state = self.models.get(name)
+        if state is None or not state.live:
+            raise ModelNotFound(f"Request for unknown model: '{name}' is not found")
+        if not version:
+            return state.live[max(state.live)]
+        live = state.live.get(int(version)) if version.isdigit() else None
+        if live is None:
+            raise ModelNotFound(
+                f"Request for unknown model: '{name}' version {version} is not found"
+            )
+        return live
+
+    def versions(self, name: str) -> list[int]:
+        """Live versions of a model, ascending."""
+        state = self.models.get(name)
+        return sorted(state.live) if state else []
+
+    async def load(self, name: str, config_override: Any = None) -> None:
+        """Load or reload ``name`` from the repository without interrupting service.
+
+        Raises:
+            ModelNotFound: the repository has no such model.
+            ModelLoadError: nothing of the model could be loaded (the reason is also kept
+                for the repository index); versions that were serving keep serving.
+        """
+        check_model_name(name)
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            await self._load_locked(name, config_override)
+
+    async def _load_locked(self, name: str, config_override: Any) -> None:
+        state = self.models.setdefault(name, ModelState())
+        try:
+            resolved = resolve(self.repository, name, config_override)
+        except ModelNotFound:
+            if not state.live:
+                self.models.pop(name, None)
+            raise
+        except ModelportError as exc:
+            state.reason = str(exc)
+            log.error("model '%s' cannot load: %s", name, exc)
+            raise ModelLoadError(f"failed to load '{name}': {exc}") from None
+        live = dict(state.live)
+        failed: dict[int, str] = {}
+        source, msg, view, selected = (resolved.source, resolved.message, resolved.config,
+                                       resolved.versions)
+        for version in selected:
+            fingerprint = source.fingerprint(version)
+            current = live.get(version)
+            if current is not None and current.fingerprint == fingerprint and (
+                config_override is None):
+                continue
+            try:
+                live[version] = await ModelVersion.load(
+                    view, msg, version, source.versions[version], fingerprint, self.settings)
+                log.info("loaded model '%s' version %d in %.2fs", name, version,
+                         live[version].load_seconds)
+            except ModelportError as exc:
+                failed[version] = str(exc)
+                log.error("model '%s' version %d failed to load: %s", name, version, exc)
+        for version in [v for v in live if v not in selected]:
+            live.pop(version)
+        retired = [old for v, old in state.live.items() if live.get(v) is not old]
+        # One assignment: requests from now on see only the new table.
+        state.live, state.failed, state.reason, state.unloaded = live, failed, "", False
+        for old in retired:
+            self._retire(old)
+        if not live:
+            reason = "; ".join(failed.values()) or "no version could be loaded"
+            state.reason = reason
+            raise ModelLoadError(f"failed to load '{name}': {reason}")
+
+    async def unload(self, name: str) -> None:
+        """Stop routing to ``name``; its versions drain, then free their memory.
+
+        Raises:
+            ModelNotFound: the model is not loaded.
+        """
+        check_model_name(name)
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            state = self.models.get(name)
+            if state is None or (not state.live and state.unloaded):
+                raise ModelNotFound(f"failed to unload '{name}': model is not loaded")
+            old = list(state.live.values())
+            state.live, state.failed, state.reason, state.unloaded = {}, {}, "unloaded", True
+            for version in old:
+                self._retire(version)
+
+    def _retire(self, version: ModelVersion) -> None:
+        task = asyncio.get_running_loop().create_task(self._drain(version))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    async def _drain(self, version: ModelVersion) -> None:
+        started = time.perf_counter()
+        await version.unload(self.drain_timeout_s)
+        trim_heap()
+        log.info("unloaded model '%s' version %d after %.2fs drain", version.name,
+                 version.version, time.perf_counter() - started)
+
+    async def wait_drained(self) -> None:
+        """Wait for every retired version to finish draining (tests and shutdown)."""
+        while self._draining:
+            await asyncio.gather(*list(self._draining), return_exceptions=True)
+
+    def index(self, ready_only: bool = False) -> list[dict[str, str]]:
+        """The repository index: every model in the repository and every loaded version."""
+        rows: list[dict[str, str]] = []
+        names = sorted(set(self.repository.model_names()) | set(self.models))
+        for name in names:
+            state = self.models.get(name)
+            if state is None:
+                if not ready_only:
+                    rows.append({"name": name})
+                continue
+            for version in sorted(set(state.live) | set(state.failed)):
+                if version in state.live:
+                    rows.append({"name": name, "version": str(version), "state": "READY"})
+                elif not ready_only:
+                    rows.append({"name": name, "version": str(version), "state": "UNAVAILABLE",
+                                 "reason": state.failed[version]})
+            if not state.live and not state.failed and not ready_only:
+                rows.append({"name": name, "state": "UNAVAILABLE",
+                             "reason": state.reason or "unloaded"})
+        return rows
+
+    async def shutdown(self) -> None:
+        """Unload everything, draining in-flight work."""
+        for name in list(self.models):
+            state = self.models[name]
+            for version in state.live.values():
+                self._retire(version)
+            state.live = {}
+        await self.wait_drained()
+
+
+def parse_config_override(raw: str) -> Any:
+    """The ``config`` parameter of a load request (Triton's JSON form) as a message."""
+    try:
+        return pbtxt.parse_json(raw, "load request 'config' parameter")
+    except ModelportError as exc:
+        raise InvalidInput(str(exc)) from None

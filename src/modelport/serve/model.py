@@ -1,0 +1,88 @@
+"""A loaded model version: its config, runtime instances, scheduler and statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import ModelLoadError, ModelportError
+from modelport.repository.config import ModelConfig
+from modelport.runtime import RuntimeSettings, get_backend
+from modelport.runtime.base import Instance
+from modelport.serve.memory import rss_bytes
+from modelport.serve.scheduler import Scheduler
+from modelport.serve.stats import ModelStats
+from modelport.serve.warmup import warmup_feeds
+
+log = logging.getLogger("modelport.serve")
+
+
+@dataclass
+class ModelVersion:
+    """One servable version. Created by ``load``; freed by ``unload`` after draining."""
+
+    config: ModelConfig
+    config_msg: Any
+    version: int
+    path: Path
+    fingerprint: tuple[Any, ...]
+    scheduler: Scheduler
+    stats: ModelStats
+    load_seconds: float = 0.0
+    rss_delta_bytes: int = 0
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def name(self) -> str:
+        """The model's name."""
+        return self.config.name
+
+    @classmethod
+    async def load(cls, config: ModelConfig, config_msg: Any, version: int, path: Path,
+                   fingerprint: tuple[Any, ...], settings: RuntimeSettings) -> ModelVersion:
+        """Create the instances in a worker thread, warm each up, start the scheduler.
+
+        Raises:
+            ModelLoadError: a file is missing, the runtime refuses it, or warm-up fails.
+        """
+        started = time.perf_counter()
+        rss_before = rss_bytes()
+        instances = await asyncio.to_thread(_create_instances, config, path, settings)
+        stats = ModelStats(config.name, str(version))
+        scheduler = Scheduler(config, instances, stats)
+        return cls(config=config, config_msg=config_msg, version=version, path=path,
+                   fingerprint=fingerprint, scheduler=scheduler, stats=stats,
+                   load_seconds=time.perf_counter() - started,
+                   rss_delta_bytes=rss_bytes() - rss_before)
+
+    async def unload(self, drain_timeout_s: float = 30.0) -> None:
+        """Let queued and running requests finish, then free the instances."""
+        await self.scheduler.close(drain_timeout_s)
+
+
+def _create_instances(config: ModelConfig, path: Path,
+                      settings: RuntimeSettings) -> list[Instance]:
+    model_file = path / config.default_model_filename
+    if config.backend != "fake" and not model_file.is_file():
+        raise ModelLoadError(f"model file {model_file} is missing")
+    backend = get_backend(config.backend)
+    instances: list[Instance] = []
+    try:
+        for index in range(config.instance_count):
+            instance = backend.load(model_file, config, index, settings)
+            instances.append(instance)
+            for feed in warmup_feeds(config):
+                instance.run(feed, [s.name for s in config.outputs])
+    except ModelportError as exc:
+        for inst in instances:
+            inst.close()
+        raise ModelLoadError(f"{exc}") from None
+    except Exception as exc:
+        for inst in instances:
+            inst.close()
+        raise ModelLoadError(f"warm-up failed: {type(exc).__name__}: {exc}") from None
+    return instances

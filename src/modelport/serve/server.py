@@ -1,0 +1,199 @@
+"""The Server: repository, model manager, HTTP and gRPC fronts, in one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import ConfigError, ModelportError
+from modelport.repository.layout import Repository
+from modelport.runtime import RuntimeSettings
+from modelport.serve.config import ServerConfig
+from modelport.serve.control import ModelControl
+from modelport.serve.core import InferenceCore
+from modelport.serve.manager import ModelManager
+from modelport.serve.poller import RepositoryPoller
+
+log = logging.getLogger("modelport.serve")
+
+
+class Server:
+    """A running modelport server. ``await start()`` then ``await stop()``, or ``run()``."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.repository_path: Path | None = None
+        self.manager: ModelManager | None = None
+        self.core: InferenceCore | None = None
+        self.http_port: int | None = None
+        self.grpc_port: int | None = None
+        self._http: Any = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._grpc: Any = None
+        self._poll_task: asyncio.Task[None] | None = None
+
+    def _repository(self) -> Repository:
+        path = self.config.model_repository
+        if path is None:
+            from modelport.repository.demo import ensure_demo_repository
+
+            path = ensure_demo_repository()
+        self.repository_path = path
+        return Repository(path)
+
+    async def start(self) -> None:
+        """Bind the fronts, load models per the control mode, then report ready."""
+        cfg = self.config
+        repository = self._repository()
+        settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads, cache_dir=cfg.cache_dir)
+        self.manager = ModelManager(repository, settings, cfg.drain_timeout_s)
+        self.core = InferenceCore(self.manager)
+        control = ModelControl(self.manager, cfg.model_control_mode, cfg.control_token)
+        if cfg.http_port >= 0:
+            await self._start_http(control)
+        if cfg.grpc_port >= 0:
+            await self._start_grpc(control)
+        await self._load_initial(repository)
+        if cfg.model_control_mode == "poll":
+            poller = RepositoryPoller(self.manager, cfg.repository_poll_secs)
+            poller.remember()
+            self._poll_task = asyncio.get_running_loop().create_task(poller.run())
+        self.core.ready = True
+
+    async def _load_initial(self, repository: Repository) -> None:
+        assert self.manager is not None
+        cfg = self.config
+        if cfg.model_control_mode == "explicit":
+            names = repository.model_names() if "*" in cfg.load_models else cfg.load_models
+        else:
+            names = repository.model_names()
+        results = await asyncio.gather(*(self.manager.load(n) for n in names),
+                                       return_exceptions=True)
+        for name, result in zip(names, results):
+            if isinstance(result, ModelportError):
+                log.error("model '%s' is not available: %s", name, result)
+            elif isinstance(result, BaseException):
+                raise result
+
+    async def _start_http(self, control: ModelControl) -> None:
+        import uvicorn
+
+        from modelport.serve.http.app import HttpApp
+        from modelport.serve.http.routes import Router
+
+        assert self.core is not None
+        app = HttpApp(Router(self.core, control), self.config.max_request_bytes)
+        sock = _bind(self.config.http_address, self.config.http_port)
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off",
+                                access_log=False, log_level="warning", server_header=False,
+                                date_header=False, timeout_keep_alive=30)
+        self._http = _QuietUvicorn(config)
+        self._http_task = asyncio.get_running_loop().create_task(self._http.serve([sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise ConfigError("the HTTP front stopped during start-up")
+            await asyncio.sleep(0.01)
+
+    async def _start_grpc(self, control: ModelControl) -> None:
+        import grpc
+
+        from modelport.serve.grpc.service import InferenceService
+
+        assert self.core is not None
+        limit = self.config.max_request_bytes
+        self._grpc = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", 2**31 - 1),
+            ("grpc.so_reuseport", 0),
+        ])
+        self._grpc.add_generic_rpc_handlers(InferenceService(self.core, control).handlers())
+        address = f"{_host(self.config.grpc_address)}:{self.config.grpc_port}"
+        port = self._grpc.add_insecure_port(address)
+        if port == 0:
+            raise ConfigError(f"cannot bind the gRPC front to {address}")
+        self.grpc_port = port
+        await self._grpc.start()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop taking requests, let in-flight ones finish, unload every model."""
+        if self.core is not None:
+            self.core.ready = False
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+        if self._grpc is not None:
+            await self._grpc.stop(grace_s)
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await self._http_task
+        if self.manager is not None:
+            await self.manager.shutdown()
+
+    async def serve_forever(self) -> None:
+        """Start, print where we listen, run until SIGINT/SIGTERM, stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        self._announce()
+        await stop.wait()
+        log.info("shutting down")
+        await self.stop()
+
+    def run(self) -> None:
+        """Blocking entry point for the command line."""
+        asyncio.run(self.serve_forever())
+
+    def _announce(self) -> None:
+        assert self.manager is not None
+        for row in self.manager.index():
+            state = row.get("state", "UNAVAILABLE")
+            detail = f" ({row['reason']})" if row.get("reason") else ""
+            log.info("model %-16s version %-3s %s%s", row["name"], row.get("version", "-"),
+                     state, detail)
+        log.info("repository: %s", self.repository_path)
+        if self.http_port is not None:
+            log.info("HTTP  http://%s:%d/v2", self.config.http_address, self.http_port)
+        if self.grpc_port is not None:
+            log.info("gRPC  %s:%d", self.config.grpc_address, self.grpc_port)
+        log.info("ready (Ctrl+C to stop)")
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address and not address.startswith("[") else address
+
+
+def _bind(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot bind HTTP to {address}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class _QuietUvicorn:
+    """uvicorn.Server without its own signal handling (the Server owns signals)."""
+
+    def __new__(cls, config: Any) -> Any:
+        import uvicorn
+
+        class Quiet(uvicorn.Server):  # type: ignore[misc]
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        return Quiet(config)

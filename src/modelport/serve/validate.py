@@ -1,0 +1,88 @@
+"""Check a decoded request against its model's config before it is queued."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelport.errors import InvalidInput
+from modelport.repository.config import ModelConfig, TensorSpec
+from modelport.serve.types import InferRequest
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A request ready for the scheduler."""
+
+    feed: dict[str, np.ndarray]
+    batch_size: int
+    outputs: tuple[str, ...]
+    signature: tuple[tuple[str, tuple[int, ...]], ...]  # requests batch only with equal ones
+
+
+def check(config: ModelConfig, request: InferRequest) -> Checked:
+    """Validate names, datatypes, shapes and requested outputs.
+
+    Raises:
+        InvalidInput: the request does not fit the model; the message says how.
+    """
+    feed: dict[str, np.ndarray] = {}
+    batch_sizes: set[int] = set()
+    for tensor in request.inputs:
+        spec = config.input(tensor.name)
+        if spec is None:
+            known = ", ".join(s.name for s in config.inputs)
+            raise InvalidInput(
+                f"unexpected inference input '{tensor.name}' for model '{config.name}'; "
+                f"its inputs are: {known}"
+            )
+        if tensor.name in feed:
+            raise InvalidInput(f"input '{tensor.name}' is given more than once")
+        if tensor.datatype != spec.datatype:
+            raise InvalidInput(
+                f"inference input '{tensor.name}' data-type is '{tensor.datatype}', but model "
+                f"'{config.name}' expects '{spec.datatype}'"
+            )
+        _check_shape(config, spec, tensor.shape)
+        if config.batching:
+            batch_sizes.add(tensor.shape[0])
+        feed[tensor.name] = tensor.data
+    missing = [s.name for s in config.inputs if s.name not in feed and not s.optional]
+    if missing:
+        raise InvalidInput(
+            f"expected {len(config.inputs)} inputs but got {len(feed)} inputs for model "
+            f"'{config.name}'; missing: {', '.join(missing)}"
+        )
+    if len(batch_sizes) > 1:
+        raise InvalidInput(f"inputs disagree on the batch size: {sorted(batch_sizes)}")
+    outputs = tuple(o.name for o in request.outputs) or tuple(s.name for s in config.outputs)
+    for name in outputs:
+        if config.output(name) is None:
+            known = ", ".join(s.name for s in config.outputs)
+            raise InvalidInput(
+                f"unexpected inference output '{name}' for model '{config.name}'; "
+                f"its outputs are: {known}"
+            )
+    if len(set(outputs)) != len(outputs):
+        raise InvalidInput("an output is requested more than once")
+    signature = tuple(sorted((n, tuple(a.shape[1:])) for n, a in feed.items()))
+    return Checked(feed, batch_sizes.pop() if batch_sizes else 1, outputs, signature)
+
+
+def _check_shape(config: ModelConfig, spec: TensorSpec, shape: list[int]) -> None:
+    dims = list(spec.dims)
+    given = list(shape)
+    if config.batching:
+        if not shape or shape[0] < 1 or shape[0] > config.max_batch_size:
+            raise InvalidInput(
+                f"inference input '{spec.name}' batch size {shape[0] if shape else 'missing'} "
+                f"is outside 1..{config.max_batch_size} (max_batch_size of '{config.name}')"
+            )
+        shape = shape[1:]
+    if len(shape) != len(dims) or any(d != -1 and d != s for d, s in zip(dims, shape)):
+        expected = config.full_shape(spec)
+        raise InvalidInput(
+            f"unexpected shape for input '{spec.name}' for model '{config.name}'. "
+            f"Expected {expected}, got {given}"
+        )
