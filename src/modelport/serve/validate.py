@@ -47,7 +47,8 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
         _check_shape(config, spec, tensor.shape)
         if config.batching:
             batch_sizes.add(tensor.shape[0])
-        feed[tensor.name] = tensor.data
+        feed[tensor.name] = _as_text(tensor.name, tensor.data) if spec.datatype == "BYTES" else (
+            tensor.data)
     missing = [s.name for s in config.inputs if s.name not in feed and not s.optional]
     if missing:
         raise InvalidInput(
@@ -86,3 +87,15 @@ def _check_shape(config: ModelConfig, spec: TensorSpec, shape: list[int]) -> Non
             f"unexpected shape for input '{spec.name}' for model '{config.name}'. "
             f"Expected {expected}, got {given}"
         )
+
+
+def _as_text(name: str, data: np.ndarray) -> np.ndarray:
+    """ONNX string tensors hold UTF-8 text: decode once here, reject what is not text."""
+    try:
+        flat = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in data.ravel()]
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"BYTES input '{name}' holds an element that is not valid UTF-8 ({exc.reason} at "
+            f"byte {exc.start}); ONNX string tensors carry text"
+        ) from None
+    return np.array(flat, dtype=object).reshape(data.shape)
