@@ -47,7 +47,7 @@ def read_signature(model: Path) -> list[TensorSpec]:
 def make_batch(
     specs: list[TensorSpec], batch_size: int, seq_len: int = 16, seed: int = 0
 ) -> dict[str, Array]:
-    """Random inputs for one batch: the first dimension is the batch, other dynamic ones seq_len.
+    """Random inputs for one batch: a dynamic first dimension is the batch, later ones seq_len.
 
     Floats are standard normal; integer inputs are token ids in [1, 100) except masks (ones);
     BYTES inputs are short ASCII strings. The same seed gives the same batch everywhere.
@@ -56,7 +56,7 @@ def make_batch(
     batch: dict[str, Array] = {}
     for spec in specs:
         dims = [d if d is not None else seq_len for d in spec.shape]
-        if dims:
+        if spec.shape and spec.shape[0] is None:
             dims[0] = batch_size
         if spec.datatype == "BYTES":
             words = [f"sample {i}".encode() for i in range(int(np.prod(dims)))]

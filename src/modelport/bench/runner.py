@@ -108,6 +108,9 @@ class Bench:
 
     def _write_inputs(self, model: Path, workdir: Path) -> dict[int, dict[str, Array]]:
         specs = read_signature(model)
+        static = {s.shape[0] for s in specs if s.shape and s.shape[0] is not None}
+        if static and set(self.config.batch_sizes) - static:
+            raise BenchError(f"the model's batch dimension is fixed at {sorted(static)}")
         batches = {}
         for bs in self.config.batch_sizes:
             batch = make_batch(specs, bs, self.config.seq_len, self.config.seed)

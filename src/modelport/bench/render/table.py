@@ -40,7 +40,7 @@ def local_table(result: BenchResult) -> Table:
     if result.mode == "scenario" and result.config.get("scenario"):
         title += f" (MLPerf {result.config['scenario']['name']})"
     table = Table(title=title, title_justify="left")
-    headers = (
+    headers: tuple[str, ...] = (
         "runtime", "version", "device", "precision", "batch", "p50 ms", "p90 ms", "p95 ms",
         "p99 ms", "samples/s", "load s", "first ms", "peak MiB", "max abs", "max rel", "agrees",
     )  # fmt: skip
