@@ -6,11 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from modelport.bench.config import BenchConfig, RuntimeChoice, ScenarioConfig
 from modelport.bench.render.progress import BenchProgress
-from modelport.bench.render.table import print_result
+from modelport.bench.render.table import make_console, print_result
 from modelport.bench.results import BenchResult
 from modelport.bench.runner import Bench, available_choices
 
@@ -19,7 +17,7 @@ def list_runtimes() -> int:
     """Print each runtime with its state; exit 0."""
     from modelport.bench import backends
 
-    console = Console()
+    console = make_console()
     ready, skipped = available_choices()
     for choice in ready:
         console.print(f"[green]available[/]    {choice.name}", highlight=False)
@@ -93,7 +91,8 @@ def compare_files(a: str, b: str) -> int:
     """Print the ratios between two saved results."""
     from modelport.bench.compare import compare, print_comparison
 
-    print_comparison(compare(BenchResult.load(Path(a)), BenchResult.load(Path(b))), Console())
+    result_a, result_b = BenchResult.load(Path(a)), BenchResult.load(Path(b))
+    print_comparison(compare(result_a, result_b), make_console())
     return 0
 
 

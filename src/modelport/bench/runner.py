@@ -21,6 +21,7 @@ from modelport.bench.results import BenchResult, Row, Skipped
 from modelport.bench.stats import LatencySummary
 from modelport.errors import BenchError
 
+KEEP_LATENCIES = 2000  # raw latencies saved per row, for plots
 EventSink = Callable[[str, dict[str, Any]], None]
 
 
@@ -212,8 +213,16 @@ def measurement_row(
     row.first_call_ms = m["first_call_s"] * 1e3
     row.max_abs_diff, row.max_rel_diff = agreement.max_abs, agreement.max_rel
     row.atol, row.rtol, row.agrees = agreement.atol, agreement.rtol, agreement.within
-    row.latencies_ms = [x * 1e3 for x in m["latencies"]]
+    row.latencies_ms = thin([x * 1e3 for x in m["latencies"]])
     return row
+
+
+def thin(values: list[float], keep: int = KEEP_LATENCIES) -> list[float]:
+    """At most ``keep`` values, evenly spaced in time order (percentiles use all of them)."""
+    if len(values) <= keep:
+        return values
+    step = len(values) / keep
+    return [values[int(i * step)] for i in range(keep)]
 
 
 def scenario_row(choice: RuntimeChoice, raw: Mapping[str, Any]) -> Row:

@@ -10,6 +10,11 @@ from rich.table import Table
 from modelport.bench.results import BenchResult, Row
 
 
+def make_console() -> Console:
+    """A console for stdout; wide when it is not a terminal, so tables are not squeezed."""
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
 def fmt_ms(value: float) -> str:
     """Milliseconds with three significant digits."""
     return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
@@ -63,7 +68,7 @@ def local_table(result: BenchResult) -> Table:
 
 def print_result(result: BenchResult, console: Console | None = None) -> None:
     """Print the table, then skipped runtimes, warnings and the conditions of the run."""
-    console = console or Console(width=None if sys.stdout.isatty() else 200)
+    console = console or make_console()
     if result.mode == "remote":
         from modelport.bench.render.remote_table import remote_table
 
