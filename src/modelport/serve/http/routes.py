@@ -133,8 +133,8 @@ class Router:
         """POST .../infer: JSON or binary in, JSON or binary out."""
         raw_length = req.headers.get("inference-header-content-length")
         header_length = _header_length(raw_length)
+        config = self.core.manager.get(name, version).config  # 404 before any decoding error
         if header_length == 0:
-            config = self.core.manager.get(name, version).config
             request = codec.decode_raw_single(req.body, config, name, version)
         else:
             request = codec.decode_infer(req.body, header_length, name, version)
