@@ -151,7 +151,7 @@ def _check(model: str, entry: Any, found: GraphTensor, batching: bool, kind: str
         return
     dims = list(entry.dims)
     compatible = len(dims) == len(graph_dims) and all(
-        a == -1 or b == -1 or a == b for a, b in zip(dims, graph_dims)
+        a == -1 or b == -1 or a == b for a, b in zip(dims, graph_dims, strict=False)
     )
     scalar_ok = dims == [1] and not graph_dims
     if not (compatible or scalar_ok):

@@ -110,7 +110,9 @@ def to_view(msg: Any) -> ModelConfig:
     _unique(name, [t.name for t in inputs], "input")
     _unique(name, [t.name for t in outputs], "output")
     groups = tuple(
-        InstanceGroup(count=g.count or 1, kind=model_config_pb2.ModelInstanceGroup.Kind.Name(g.kind))
+        InstanceGroup(
+            count=g.count or 1, kind=model_config_pb2.ModelInstanceGroup.Kind.Name(g.kind)
+        )
         for g in msg.instance_group
     ) or (InstanceGroup(),)
     return ModelConfig(
@@ -125,8 +127,9 @@ def to_view(msg: Any) -> ModelConfig:
         instance_groups=groups,
         parameters={k: v.string_value for k, v in msg.parameters.items()},
         default_model_filename=msg.default_model_filename or "model.onnx",
-        warmup=tuple(json_format.MessageToDict(w, preserving_proto_field_name=True)
-                     for w in msg.model_warmup),
+        warmup=tuple(
+            json_format.MessageToDict(w, preserving_proto_field_name=True) for w in msg.model_warmup
+        ),
     )
 
 
@@ -136,10 +139,13 @@ def _tensor(model: str, t: Any, kind: str) -> TensorSpec:
     if dt is None:
         raise ModelConfigError(f"model '{model}': {kind} '{t.name}' has unsupported {type_name}")
     if any(d < -1 or d == 0 for d in t.dims) and list(t.dims) != [0]:
-        raise ModelConfigError(f"model '{model}': {kind} '{t.name}' has invalid dims {list(t.dims)}")
+        raise ModelConfigError(
+            f"model '{model}': {kind} '{t.name}' has invalid dims {list(t.dims)}"
+        )
     optional = bool(getattr(t, "optional", False))
-    return TensorSpec(name=t.name, datatype=dt.name, dims=tuple(int(d) for d in t.dims),
-                      optional=optional)
+    return TensorSpec(
+        name=t.name, datatype=dt.name, dims=tuple(int(d) for d in t.dims), optional=optional
+    )
 
 
 def _unique(model: str, names: list[str], kind: str) -> None:
@@ -153,8 +159,9 @@ def version_policy(msg: Any) -> VersionPolicy:
     if choice == "all":
         return VersionPolicy(kind="all")
     if choice == "specific":
-        return VersionPolicy(kind="specific",
-                             versions=tuple(int(v) for v in msg.version_policy.specific.versions))
+        return VersionPolicy(
+            kind="specific", versions=tuple(int(v) for v in msg.version_policy.specific.versions)
+        )
     num = msg.version_policy.latest.num_versions if choice == "latest" else 1
     return VersionPolicy(kind="latest", num_versions=max(int(num), 1))
 
@@ -177,5 +184,8 @@ def _dynamic_batching(msg: Any) -> DynamicBatching | None:
             f"model '{msg.name}': preferred_batch_size {list(preferred)} must lie in "
             f"1..max_batch_size ({msg.max_batch_size})"
         )
-    return DynamicBatching(preferred_batch_size=preferred,
-                           max_queue_delay_us=int(db.max_queue_delay_microseconds), queue=queue)
+    return DynamicBatching(
+        preferred_batch_size=preferred,
+        max_queue_delay_us=int(db.max_queue_delay_microseconds),
+        queue=queue,
+    )

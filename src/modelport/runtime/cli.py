@@ -21,18 +21,38 @@ examples:
 def add_parser(subparsers: Any) -> None:
     """Register ``run``."""
     p = subparsers.add_parser(
-        "run", help="run one inference on a model and print the outputs",
+        "run",
+        help="run one inference on a model and print the outputs",
         description="Run one inference with the server's ONNX Runtime backend: inputs from "
-                    ".npy files or seeded random data of the right shape and type.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="an .onnx file, or a model name in --repository "
-                   "(default: the demo repository)")
-    p.add_argument("--repository", type=Path, default=None, metavar="REPO",
-                   help="model repository to look the name up in")
-    p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                   help="take input NAME from a .npy file (repeatable)")
-    p.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2",
-                   help="dims (without batch) for an input with variable dims (default 8)")
+        ".npy files or seeded random data of the right shape and type.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "model",
+        help="an .onnx file, or a model name in --repository (default: the demo repository)",
+    )
+    p.add_argument(
+        "--repository",
+        type=Path,
+        default=None,
+        metavar="REPO",
+        help="model repository to look the name up in",
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=FILE.npy",
+        help="take input NAME from a .npy file (repeatable)",
+    )
+    p.add_argument(
+        "--shape",
+        action="append",
+        default=[],
+        metavar="NAME=D1,D2",
+        help="dims (without batch) for an input with variable dims (default 8)",
+    )
     p.add_argument("--batch", type=int, default=1, help="batch size for random inputs")
     p.add_argument("--repeat", type=int, default=1, help="runs to time (default 1)")
     p.add_argument("--top-k", type=int, default=5, help="top-k for classifier outputs")
@@ -59,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch < 1 or args.repeat < 1:
         raise ConfigError("--batch and --repeat must be at least 1")
-    given = {name: np.load(path, allow_pickle=False)
-             for name, path in _pairs(args.input, "--input").items()}
+    given = {
+        name: np.load(path, allow_pickle=False)
+        for name, path in _pairs(args.input, "--input").items()
+    }
     try:
         dims = {n: [int(d) for d in v.split(",")] for n, v in _pairs(args.shape, "--shape").items()}
     except ValueError:
@@ -70,15 +92,24 @@ def run(args: argparse.Namespace) -> int:
     result = run_once(config, model_file, feed, args.repeat)
     lat = sorted(result.latencies_s)
     summary: dict[str, Any] = {
-        "model": config.name, "file": str(model_file), "load_ms": result.load_s * 1e3,
-        "latency_ms": {"first": result.latencies_s[0] * 1e3, "p50": lat[len(lat) // 2] * 1e3,
-                       "min": lat[0] * 1e3, "runs": len(lat)},
+        "model": config.name,
+        "file": str(model_file),
+        "load_ms": result.load_s * 1e3,
+        "latency_ms": {
+            "first": result.latencies_s[0] * 1e3,
+            "p50": lat[len(lat) // 2] * 1e3,
+            "min": lat[0] * 1e3,
+            "runs": len(lat),
+        },
         "inputs": {n: {"shape": list(a.shape), "dtype": str(a.dtype)} for n, a in feed.items()},
         "outputs": {},
     }
     for name, arr in result.outputs.items():
-        entry: dict[str, Any] = {"shape": list(arr.shape), "dtype": str(arr.dtype),
-                                 "preview": _preview(arr)}
+        entry: dict[str, Any] = {
+            "shape": list(arr.shape),
+            "dtype": str(arr.dtype),
+            "preview": _preview(arr),
+        }
         ranked = top_k(arr, args.top_k)
         if ranked is not None:
             entry["top_k"] = [[{"index": i, "score": s} for i, s in row] for row in ranked]
@@ -101,7 +132,9 @@ def _print_text(s: dict[str, Any]) -> None:
     print(f"model    {s['model']}  ({s['file']})")
     print(f"load     {s['load_ms']:.1f} ms")
     lat = s["latency_ms"]
-    print(f"latency  first {lat['first']:.2f} ms, p50 {lat['p50']:.2f} ms over {lat['runs']} run(s)")
+    print(
+        f"latency  first {lat['first']:.2f} ms, p50 {lat['p50']:.2f} ms over {lat['runs']} run(s)"
+    )
     for name, i in s["inputs"].items():
         print(f"input    {name:<20} {i['dtype']:<8} {i['shape']}")
     for name, o in s["outputs"].items():

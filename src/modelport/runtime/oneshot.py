@@ -52,14 +52,20 @@ def _safe_name(stem: str) -> str:
     return "".join(c if c.isalnum() or c in "_-." else "_" for c in stem) or "model"
 
 
-def make_inputs(config: ModelConfig, given: dict[str, np.ndarray], batch: int,
-                dims: dict[str, list[int]], seed: int = 0) -> dict[str, np.ndarray]:
+def make_inputs(
+    config: ModelConfig,
+    given: dict[str, np.ndarray],
+    batch: int,
+    dims: dict[str, list[int]],
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Inputs from .npy files where given, else seeded random data of the right type."""
     rng = np.random.default_rng(seed)
     unknown = set(given) - {s.name for s in config.inputs}
     if unknown:
-        raise InvalidInput(f"no input named {sorted(unknown)}; inputs are "
-                           f"{[s.name for s in config.inputs]}")
+        raise InvalidInput(
+            f"no input named {sorted(unknown)}; inputs are {[s.name for s in config.inputs]}"
+        )
     feed: dict[str, np.ndarray] = {}
     for spec in config.inputs:
         if spec.name in given:
@@ -74,8 +80,9 @@ def make_inputs(config: ModelConfig, given: dict[str, np.ndarray], batch: int,
 def _random(datatype: str, shape: list[int], rng: np.random.Generator) -> np.ndarray:
     dtype = BY_NAME[datatype].numpy
     if datatype == "BYTES":
-        return np.array([f"sample text {i}".encode() for i in range(int(np.prod(shape)))],
-                        dtype=object).reshape(shape)
+        return np.array(
+            [f"sample text {i}".encode() for i in range(int(np.prod(shape)))], dtype=object
+        ).reshape(shape)
     if datatype == "BOOL":
         return rng.integers(0, 2, size=shape).astype(bool)
     if dtype.kind in "iu":
@@ -83,8 +90,9 @@ def _random(datatype: str, shape: list[int], rng: np.random.Generator) -> np.nda
     return rng.standard_normal(shape).astype(dtype)
 
 
-def run_once(config: ModelConfig, model_file: Path, feed: dict[str, np.ndarray],
-             repeat: int = 1) -> OneShot:
+def run_once(
+    config: ModelConfig, model_file: Path, feed: dict[str, np.ndarray], repeat: int = 1
+) -> OneShot:
     """Load the model with the server's runtime, run ``repeat`` times, keep the last outputs."""
     started = time.perf_counter()
     instance = get_backend(config.backend).load(model_file, config, 0, RuntimeSettings())
@@ -99,7 +107,9 @@ def run_once(config: ModelConfig, model_file: Path, feed: dict[str, np.ndarray],
             latencies.append(time.perf_counter() - t0)
     finally:
         instance.close()
-    return OneShot(config, model_file, feed, dict(zip(names, results)), load_s, latencies)
+    return OneShot(
+        config, model_file, feed, dict(zip(names, results, strict=False)), load_s, latencies
+    )
 
 
 def top_k(arr: np.ndarray, k: int) -> list[list[tuple[int, float]]] | None:
@@ -107,4 +117,4 @@ def top_k(arr: np.ndarray, k: int) -> list[list[tuple[int, float]]] | None:
     if arr.ndim != 2 or arr.dtype.kind != "f" or arr.shape[1] < 2 or k <= 0:
         return None
     idx = np.argsort(-arr, axis=1)[:, :k]
-    return [[(int(i), float(row[i])) for i in order] for row, order in zip(arr, idx)]
+    return [[(int(i), float(row[i])) for i in order] for row, order in zip(arr, idx, strict=False)]

@@ -48,19 +48,22 @@ def threads_for(config: ModelConfig, settings: RuntimeSettings) -> int:
 
 def providers_for(config: ModelConfig, settings: RuntimeSettings) -> list[str]:
     """Execution providers in priority order; CPU always last."""
-    wants_gpu = any(g.kind == "KIND_GPU" for g in config.instance_groups) or settings.device == "gpu"
+    wants_gpu = (
+        any(g.kind == "KIND_GPU" for g in config.instance_groups) or settings.device == "gpu"
+    )
     available = set(_ort().get_available_providers())
     chosen: list[str] = []
     if wants_gpu:
-        if config.parameters.get("tensorrt", "").lower() in ("1", "true", "on"):
-            if "TensorrtExecutionProvider" in available:
-                chosen.append("TensorrtExecutionProvider")
+        trt = config.parameters.get("tensorrt", "").lower() in ("1", "true", "on")
+        if trt and "TensorrtExecutionProvider" in available:
+            chosen.append("TensorrtExecutionProvider")
         if "CUDAExecutionProvider" in available:
             chosen.append("CUDAExecutionProvider")
         else:
             log.warning(
                 "model '%s' asks for a GPU but onnxruntime has no CUDA provider; running on CPU "
-                "(pip install 'modelport[gpu]' on a machine with an NVIDIA driver)", config.name
+                "(pip install 'modelport[gpu]' on a machine with an NVIDIA driver)",
+                config.name,
             )
     chosen.append("CPUExecutionProvider")
     return chosen
@@ -86,7 +89,7 @@ class OnnxRuntimeInstance:
             raise BackendError(f"onnxruntime failed: {exc}") from None
         return [
             _to_bytes(arr) if name in self.string_outputs else arr
-            for name, arr in zip(outputs, results)
+            for name, arr in zip(outputs, results, strict=False)
         ]
 
     def close(self) -> None:

@@ -113,7 +113,7 @@ def _response(mv: ModelVersion, request: InferRequest, names: tuple[str, ...],
               arrays: list[Any]) -> InferResponse:
     binary = {o.name: o.binary for o in request.outputs}
     outputs = []
-    for name, arr in zip(names, arrays):
+    for name, arr in zip(names, arrays, strict=False):
         spec = mv.config.output(name)
         datatype = spec.datatype if spec is not None else "BYTES"
         outputs.append(OutputTensor(name, datatype, list(arr.shape), arr, binary.get(name)))

@@ -10,6 +10,7 @@ size waits up to that delay for more requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -61,7 +62,7 @@ class Scheduler:
         ]
         self._workers = [
             self._loop.create_task(self._work(inst, ex))
-            for inst, ex in zip(instances, self._executors)
+            for inst, ex in zip(instances, self._executors, strict=False)
         ]
 
     @property
@@ -224,10 +225,8 @@ class Scheduler:
 
     async def close(self, drain_timeout_s: float = 30.0) -> None:
         """Finish queued and running work (up to the timeout), then free the instances."""
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._idle.wait(), drain_timeout_s)
-        except asyncio.TimeoutError:
-            pass
         self.closed = True
         for p in list(self.queue):
             if not p.future.done():
@@ -258,7 +257,7 @@ def _merge_inputs(batch: list[_Pending]) -> dict[str, Any]:
 
 
 def _check_batch_dim(results: list[np.ndarray], names: list[str], total: int) -> None:
-    for name, arr in zip(names, results):
+    for name, arr in zip(names, results, strict=False):
         if arr.ndim == 0 or arr.shape[0] != total:
             raise BackendError(
                 f"output '{name}' has shape {list(arr.shape)}; expected a first (batch) "

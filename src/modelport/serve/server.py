@@ -75,7 +75,7 @@ class Server:
             names = repository.model_names()
         results = await asyncio.gather(*(self.manager.load(n) for n in names),
                                        return_exceptions=True)
-        for name, result in zip(names, results):
+        for name, result in zip(names, results, strict=False):
             if isinstance(result, ModelportError):
                 log.error("model '%s' is not available: %s", name, result)
             elif isinstance(result, BaseException):
@@ -191,7 +191,7 @@ class _QuietUvicorn:
     def __new__(cls, config: Any) -> Any:
         import uvicorn
 
-        class Quiet(uvicorn.Server):  # type: ignore[misc]
+        class Quiet(uvicorn.Server):
             @contextlib.contextmanager
             def capture_signals(self) -> Iterator[None]:
                 yield

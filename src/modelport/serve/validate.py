@@ -47,8 +47,9 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
         _check_shape(config, spec, tensor.shape)
         if config.batching:
             batch_sizes.add(tensor.shape[0])
-        feed[tensor.name] = _as_text(tensor.name, tensor.data) if spec.datatype == "BYTES" else (
-            tensor.data)
+        feed[tensor.name] = (
+            _as_text(tensor.name, tensor.data) if spec.datatype == "BYTES" else (tensor.data)
+        )
     missing = [s.name for s in config.inputs if s.name not in feed and not s.optional]
     if missing:
         raise InvalidInput(
@@ -81,7 +82,9 @@ def _check_shape(config: ModelConfig, spec: TensorSpec, shape: list[int]) -> Non
                 f"is outside 1..{config.max_batch_size} (max_batch_size of '{config.name}')"
             )
         shape = shape[1:]
-    if len(shape) != len(dims) or any(d != -1 and d != s for d, s in zip(dims, shape)):
+    if len(shape) != len(dims) or any(
+        d != -1 and d != s for d, s in zip(dims, shape, strict=False)
+    ):
         expected = config.full_shape(spec)
         raise InvalidInput(
             f"unexpected shape for input '{spec.name}' for model '{config.name}'. "

@@ -13,11 +13,15 @@ from support.models import add_model, identity_model, write_model
 from tritonclient.utils import InferenceServerException
 
 
-def _infer_add(client: httpclient.InferenceServerClient, model: str,
-               version: str = "") -> tuple[np.ndarray, str]:
+def _infer_add(
+    client: httpclient.InferenceServerClient, model: str, version: str = ""
+) -> tuple[np.ndarray, str]:
     a = np.ones((1, 4), np.float32)
     b = np.full((1, 4), 2.0, np.float32)
-    inputs = [httpclient.InferInput("a", [1, 4], "FP32"), httpclient.InferInput("b", [1, 4], "FP32")]
+    inputs = [
+        httpclient.InferInput("a", [1, 4], "FP32"),
+        httpclient.InferInput("b", [1, 4], "FP32"),
+    ]
     inputs[0].set_data_from_numpy(a)
     inputs[1].set_data_from_numpy(b)
     result = client.infer(model, inputs, model_version=version)
@@ -28,17 +32,28 @@ def _infer_add(client: httpclient.InferenceServerClient, model: str,
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "models"
     write_model(root, "plain", add_model(1.0))  # no config.pbtxt at all
-    write_model(root, "fixed", identity_model("INT32", batch=False), config=(
-        'name: "fixed" max_batch_size: 0 '
-        'input [{ name: "x" data_type: TYPE_INT32 dims: [ 2, 3 ] }] '
-        'output [{ name: "y" data_type: TYPE_INT32 dims: [ 2, 3 ] }]'))
+    write_model(
+        root,
+        "fixed",
+        identity_model("INT32", batch=False),
+        config=(
+            'name: "fixed" max_batch_size: 0 '
+            'input [{ name: "x" data_type: TYPE_INT32 dims: [ 2, 3 ] }] '
+            'output [{ name: "y" data_type: TYPE_INT32 dims: [ 2, 3 ] }]'
+        ),
+    )
     for version, scale in ((1, 1.0), (2, 10.0), (3, 100.0)):
         write_model(root, "versioned", add_model(scale), version=version)
     (root / "versioned" / "config.pbtxt").write_text(
-        "version_policy: { specific: { versions: [1, 3] } }")
+        "version_policy: { specific: { versions: [1, 3] } }"
+    )
     write_model(root, "broken", b"this is not an onnx file")
-    write_model(root, "wrongcfg", add_model(), config=(
-        'input [{ name: "nope" data_type: TYPE_FP32 dims: [ 4 ] }]'))
+    write_model(
+        root,
+        "wrongcfg",
+        add_model(),
+        config=('input [{ name: "nope" data_type: TYPE_FP32 dims: [ 4 ] }]'),
+    )
     return root
 
 
@@ -49,7 +64,9 @@ def test_config_completed_from_onnx_graph(start_server, repo: Path) -> None:
     config = client.get_model_config("plain")
     assert config["max_batch_size"] == 8 and "dynamic_batching" in config
     assert [(i["name"], i["data_type"], i["dims"]) for i in config["input"]] == [
-        ("a", "TYPE_FP32", [4]), ("b", "TYPE_FP32", [4])]
+        ("a", "TYPE_FP32", [4]),
+        ("b", "TYPE_FP32", [4]),
+    ]
     out, version = _infer_add(client, "plain")
     np.testing.assert_allclose(out, np.full((1, 4), 3.0))
     assert version == "1"
@@ -108,8 +125,9 @@ def test_load_with_config_override(start_server, repo: Path) -> None:
     http.load_model("versioned", config=json.dumps({"version_policy": {"all": {}}}))
     assert http.get_model_metadata("versioned")["versions"] == ["1", "2", "3"]
     grpc = grpcclient.InferenceServerClient(server.grpc_url)
-    grpc.load_model("versioned", config=json.dumps({"version_policy": {"latest": {
-        "num_versions": 1}}}))
+    grpc.load_model(
+        "versioned", config=json.dumps({"version_policy": {"latest": {"num_versions": 1}}})
+    )
     assert http.get_model_metadata("versioned")["versions"] == ["3"]
 
 
@@ -138,8 +156,15 @@ def test_load_refused_outside_explicit_mode(start_server, repo: Path) -> None:
 
 def test_control_token_guards_load_and_unload(start_server, repo: Path) -> None:
     """With --control-token, load/unload need the bearer token; inference does not."""
-    server = start_server(repo, "--model-control-mode", "explicit", "--load-model", "plain",
-                          "--control-token", "s3cret")
+    server = start_server(
+        repo,
+        "--model-control-mode",
+        "explicit",
+        "--load-model",
+        "plain",
+        "--control-token",
+        "s3cret",
+    )
     http = httpclient.InferenceServerClient(server.http_url)
     with pytest.raises(InferenceServerException) as info:
         http.load_model("fixed")

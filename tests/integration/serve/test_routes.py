@@ -137,7 +137,7 @@ def test_grpc_model_metadata_and_config(grpc: grpcclient.InferenceServerClient) 
 def test_grpc_infer_matches_http(grpc: grpcclient.InferenceServerClient,
                                  http: httpclient.InferenceServerClient) -> None:
     """ModelInfer returns raw_output_contents that equal the HTTP answer."""
-    inp, x = _mlp_input(grpcclient)
+    inp, _x = _mlp_input(grpcclient)
     got = grpc.infer("mlp", [inp], request_id="req-7")
     assert got.get_response().id == "req-7"
     h_inp, _ = _mlp_input(httpclient)

@@ -161,7 +161,7 @@ class InferenceService:
         await self.control.unload(request.model_name, {})
         return pb.RepositoryModelUnloadResponse()
 
-    def _health_status(self, service: str) -> int:
+    def _health_status(self, service: str) -> Any:
         if service not in ("", SERVICE_NAME):
             raise ModelNotReady(f"unknown service '{service}'")
         return health_pb2.HealthCheckResponse.SERVING if self.core.ready else (
@@ -176,7 +176,7 @@ class InferenceService:
         """Send the status now and again whenever it changes."""
         last = None
         while True:
-            status = (self._health_status(request.service)
+            status: Any = (self._health_status(request.service)
                       if request.service in ("", SERVICE_NAME)
                       else health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
             if status != last:
