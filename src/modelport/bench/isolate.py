@@ -39,15 +39,15 @@ def run_isolated(
     job_path.write_text(job.dumps())
     cmd = [sys.executable, "-m", "modelport.bench.worker", str(job_path)]
     with tempfile.TemporaryFile(mode="w+") as stderr:
-        proc = subprocess.Popen(
+        with subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=child_env(job.threads)
-        )
-        try:
-            _pump(proc, on_event, timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise BenchError(f"{job.runtime} did not finish within {timeout:.0f} s") from None
+        ) as proc:
+            try:
+                _pump(proc, on_event, timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise BenchError(f"{job.runtime} did not finish within {timeout:.0f} s") from None
         stderr.seek(0)
         tail = stderr.read()[-2000:]
     if not job.result_path().exists():

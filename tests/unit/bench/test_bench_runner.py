@@ -1,0 +1,56 @@
+"""The Bench hub with the fake runtime, each runtime in a real subprocess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelport.bench.config import BenchConfig, RuntimeChoice
+from modelport.bench.runner import Bench, thin
+
+
+def quick(model: Path, reference: str, **kw: object) -> BenchConfig:
+    """A config that measures for a few milliseconds."""
+    return BenchConfig(
+        str(model), runtimes=(RuntimeChoice("fake"),), batch_sizes=(1, 4), threads=1,
+        warmup=1, min_count=3, min_duration=0.01, reference=reference, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_fake_runtime_in_a_worker_process(tiny_mlp: Path) -> None:
+    """One row per batch size, with percentiles, environment and events from the worker."""
+    events: list[tuple[str, str]] = []
+    result = Bench(quick(tiny_mlp, "fake"), lambda rt, ev: events.append((rt, ev["event"]))).run()
+    assert [(r.runtime, r.batch_size) for r in result.rows] == [("fake", 1), ("fake", 4)]
+    row = result.rows[0]
+    assert row.count >= 3 and row.p50_ms >= 1.0  # the fake sleeps 1 ms per call
+    assert row.p50_ms <= row.p90_ms <= row.p95_ms <= row.p99_ms
+    assert row.agrees is True and row.max_abs_diff == 0.0
+    assert row.peak_rss_mib > 10 and row.load_s > 0
+    assert result.environment["cores"] >= 1 and "numpy" in result.environment["packages"]
+    assert result.config["threads"] == 1
+    assert ("fake", "progress") in events and ("fake", "done") in events
+
+
+def test_disagreement_with_onnxruntime_is_flagged(tiny_mlp: Path) -> None:
+    """The fake's outputs differ from ONNX Runtime's reference and are flagged."""
+    result = Bench(quick(tiny_mlp, "onnxruntime")).run()
+    assert all(r.agrees is False for r in result.rows)
+    assert all(r.max_abs_diff is not None and r.max_abs_diff > 1e-3 for r in result.rows)
+
+
+def test_unavailable_runtime_is_skipped_with_reason(tiny_mlp: Path) -> None:
+    """A runtime that cannot run is listed as skipped; the others still run."""
+    config = BenchConfig(
+        str(tiny_mlp), runtimes=(RuntimeChoice("fake"), RuntimeChoice("onnxruntime-cuda")),
+        min_count=1, min_duration=0.0, warmup=0, reference="fake",
+    )  # fmt: skip
+    result = Bench(config).run()
+    assert [s.runtime for s in result.skipped] == ["onnxruntime-cuda"]
+    assert "CUDAExecutionProvider" in result.skipped[0].reason
+    assert [r.runtime for r in result.rows] == ["fake"]
+
+
+def test_thin_keeps_time_order_and_bound() -> None:
+    """Saved latencies are thinned evenly to the bound."""
+    assert thin([1.0, 2.0], keep=5) == [1.0, 2.0]
+    assert thin([float(i) for i in range(10)], keep=5) == [0.0, 2.0, 4.0, 6.0, 8.0]
