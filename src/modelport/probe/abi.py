@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from modelport.probe.cudacompat import parse_version
 from modelport.probe.dynamic import DynamicInfo
@@ -158,11 +159,10 @@ def _loaded(
             if pattern.match(item.soname) and role not in picked:
                 picked[role] = _describe(role, item, env_lib_dirs)
     for soname in dlopened:
-        role = next((r for r, p in _TRACKED.items() if p.match(soname)), None)
-        if role is None or role in picked:
+        wanted = next((r for r, p in _TRACKED.items() if p.match(soname)), None)
+        if wanted is None or wanted in picked:
             continue
-        item = _resolve_dlopen(soname, files, loader)
-        picked[role] = _describe(role, item, env_lib_dirs)
+        picked[wanted] = _describe(wanted, _resolve_dlopen(soname, files, loader), env_lib_dirs)
     return list(picked.values())
 
 
@@ -177,7 +177,7 @@ def _resolve_dlopen(soname: str, files: Sequence[str], loader: Loader) -> Resolv
 
 
 def _describe(role: str, item: Resolved, env_lib_dirs: Sequence[str]) -> LoadedLibrary:
-    shadows = None
+    shadows: str | None = None
     if item.path and item.via == "LD_LIBRARY_PATH":
         copies = [os.path.join(d, item.soname) for d in env_lib_dirs]
         other = [c for c in copies if os.path.isfile(c) and not os.path.samefile(c, item.path)]
@@ -199,8 +199,10 @@ def library_version(path: str) -> str | None:
 def cudnn_header_version(header: str) -> str | None:
     """Read CUDNN_MAJOR/MINOR/PATCHLEVEL from a ``cudnn_version.h``."""
     try:
-        text = open(header, encoding="utf-8", errors="replace").read()
+        text = Path(header).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    parts = [re.search(rf"#define\s+CUDNN_{n}\s+(\d+)", text) for n in ("MAJOR", "MINOR", "PATCHLEVEL")]
+    parts = [
+        re.search(rf"#define\s+CUDNN_{n}\s+(\d+)", text) for n in ("MAJOR", "MINOR", "PATCHLEVEL")
+    ]
     return ".".join(p.group(1) for p in parts if p) or None

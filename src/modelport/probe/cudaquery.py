@@ -36,8 +36,9 @@ def query_libcuda(name: str = "libcuda.so.1") -> dict[str, Any]:
             cuda.cuDeviceGetName(name_buf, 256, device)
             cuda.cuDeviceGetAttribute(ctypes.byref(major), CU_DEVICE_ATTRIBUTE_CC_MAJOR, device)
             cuda.cuDeviceGetAttribute(ctypes.byref(minor), CU_DEVICE_ATTRIBUTE_CC_MINOR, device)
-            devices.append({"name": name_buf.value.decode(errors="replace"),
-                            "cc": [major.value, minor.value]})  # fmt: skip
+            devices.append(
+                {"name": name_buf.value.decode(errors="replace"), "cc": [major.value, minor.value]}
+            )
     out["devices"] = devices
     return out
 
@@ -67,9 +68,12 @@ def query_nvml(name: str = "libnvidia-ml.so.1") -> dict[str, Any]:
             name_buf = ctypes.create_string_buffer(96)
             nvml.nvmlDeviceGetName(handle, name_buf, 96)
             major, minor = ctypes.c_int(0), ctypes.c_int(0)
-            nvml.nvmlDeviceGetCudaComputeCapability(handle, ctypes.byref(major), ctypes.byref(minor))
-            devices.append({"name": name_buf.value.decode(errors="replace"),
-                            "cc": [major.value, minor.value]})  # fmt: skip
+            nvml.nvmlDeviceGetCudaComputeCapability(
+                handle, ctypes.byref(major), ctypes.byref(minor)
+            )
+            devices.append(
+                {"name": name_buf.value.decode(errors="replace"), "cc": [major.value, minor.value]}
+            )
     out["devices"] = devices
     nvml.nvmlShutdown()
     return out

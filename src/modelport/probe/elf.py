@@ -130,10 +130,7 @@ class ElfFile:
             raise ElfError(f"{self.path}: unknown ELF class or byte order")
         self.is64 = ident[4] == 2
         self.endian = "<" if ident[5] == 1 else ">"
-        if self.is64:
-            fields = self.unpack("HHIQQQIHHHHHH", 16)
-        else:
-            fields = self.unpack("HHIIIIIHHHHHH", 16)
+        fields = self.unpack("HHIQQQIHHHHHH" if self.is64 else "HHIIIIIHHHHHH", 16)
         self.type, self.machine = fields[0], fields[1]
         self._shoff, self._shentsize = fields[5], fields[10]
         self._shnum, self._shstrndx = fields[11], fields[12]

@@ -92,9 +92,12 @@ def gather(
     files = [f for dist in dists for f in dist.shared_libraries if os.path.isfile(f)]
     gpu_code = GpuCode.from_fatbins(read_fatbin(f) for f in files)
     cuda = _cuda_build(values, dists, pins)
+    if spec.cuda_from_version and cuda is None:
+        parsed = parse_version(dists[0].version)
+        cuda = Found(parsed[:2], f"{dists[0].name} version") if parsed else None
     cudnn = _cudnn_build(values, pins)
     dlopened = [f"libcudnn.so.{cudnn.version[0]}"] if cudnn else []
-    dlopened += [f"libcublas.so.{cuda.version[0]}"] if cuda else []
+    dlopened += [f"libcublas.so.{cuda.version[0]}"] if cuda and spec.cuda == "bundled" else []
     abi = check_abi(files, loader, env_lib_dirs, dlopened)
     cuda = cuda or _from_needed(abi, r"libcudart\.so\.(\d+)$", "DT_NEEDED libcudart")
     cudnn = cudnn or _from_needed(abi, r"libcudnn\.so\.(\d+)$", "DT_NEEDED libcudnn")
@@ -122,7 +125,11 @@ def _pick(candidates: Sequence[Found | None]) -> Found | None:
     best = found[0]
     if len(best.version) < 2:
         finer = [c for c in found[1:] if c.version[0] == best.version[0] and len(c.version) > 1]
-        return Found(finer[0].version, f"{best.source}; minor from {finer[0].source}") if finer else best
+        return (
+            Found(finer[0].version, f"{best.source}; minor from {finer[0].source}")
+            if finer
+            else best
+        )
     return best
 
 
@@ -140,7 +147,9 @@ def _cuda_build(values: dict[str, str], dists: Sequence[Dist], pins: Sequence[Pi
         tag = _LOCAL_TAG.search(dist.version)
         if tag:
             digits = tag.group(1)
-            candidates.append(Found((int(digits[:-1]), int(digits[-1])), f"version tag +cu{digits}"))
+            candidates.append(
+                Found((int(digits[:-1]), int(digits[-1])), f"version tag +cu{digits}")
+            )
     for pin in pins:
         if re.fullmatch(r"nvidia-cuda-runtime(-cu\d+)?", pin.dist):
             parsed = parse_version(pin.spec)

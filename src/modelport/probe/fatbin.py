@@ -101,8 +101,20 @@ def parse_entry(buf: memoryview | bytes, at: int, end: int) -> FatbinEntry:
     """
     if at + MIN_ENTRY_HEADER > end:
         raise FatbinError(f"entry header at {at:#x} is truncated")
-    (kind, _, header_size, payload_size, compressed, _, minor, major, arch, name_at, name_len,
-     flags) = ENTRY_HEADER.unpack_from(buf, at)  # fmt: skip
+    (
+        kind,
+        _,
+        header_size,
+        payload_size,
+        compressed,
+        _,
+        minor,
+        major,
+        arch,
+        name_at,
+        name_len,
+        flags,
+    ) = ENTRY_HEADER.unpack_from(buf, at)
     if header_size < MIN_ENTRY_HEADER:
         raise FatbinError(f"entry at {at:#x} has header size {header_size} (< 64)")
     if header_size + payload_size > end - at:
@@ -150,8 +162,9 @@ def parse_containers(buf: memoryview | bytes, section: str = "", base: int = 0) 
         at += CONTAINER_HEADER.size + containers[-1].size
 
 
-def _parse_container(buf: memoryview | bytes, at: int, end: int, section: str,
-                     base: int) -> Container:  # fmt: skip
+def _parse_container(
+    buf: memoryview | bytes, at: int, end: int, section: str, base: int
+) -> Container:
     if at + CONTAINER_HEADER.size > end:
         raise FatbinError(f"container header at {base + at:#x} is truncated")
     magic, _, header_size, size = CONTAINER_HEADER.unpack_from(buf, at)

@@ -13,7 +13,7 @@ Cc = tuple[int, int]
 
 @dataclass(frozen=True, order=True)
 class Sass:
-    """A cubin target: ``sm_<arch><variant>`` with variant '', 'a' (arch-specific) or 'f' (family)."""
+    """A cubin target ``sm_<arch><variant>``; variant '', 'a' (arch-specific) or 'f' (family)."""
 
     arch: int
     variant: str = ""
@@ -135,7 +135,7 @@ class GpuCode:
         if self.sass:
             ccs = sorted(cc_of(s.arch) for s in self.sass)
             plain = ", ".join(str(s) for s in sorted(self.sass))
-            parts.append(f"SASS {cc_str(ccs[0])}–{cc_str(ccs[-1])} ({plain})")
+            parts.append(f"SASS {cc_str(ccs[0])}-{cc_str(ccs[-1])} ({plain})")
         for ptx in sorted(self.ptx):
             parts.append(f"PTX {ptx} ISA {ptx.isa[0]}.{ptx.isa[1]} → {self._ptx_reach(ptx)}")
         return "; ".join(parts)

@@ -1,11 +1,13 @@
-"""Facts about the host that decide whether a binary wheel can load: OS, glibc, libstdc++, Python."""
+"""Host facts that decide whether a binary wheel can load: OS, glibc, libstdc++, Python."""
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from modelport.probe.cudacompat import parse_version
 from modelport.probe.dynamic import DynamicInfo
@@ -31,14 +33,15 @@ class HostFacts:
 
 def newest(versions: tuple[str, ...] | list[str], prefix: str) -> str | None:
     """Return the highest ``PREFIX_x.y.z`` among ``versions`` (e.g. GLIBCXX_3.4.30)."""
-    found = [v for v in versions if v.startswith(prefix + "_") and parse_version(v[len(prefix) :])]
+    pattern = re.compile(rf"^{prefix}_(\d+(?:\.\d+)*)$")
+    found = [v for v in versions if pattern.match(v)]
     return max(found, key=lambda v: parse_version(v[len(prefix) :]) or ()) if found else None
 
 
 def os_name(release_file: str = "/etc/os-release") -> str:
     """The distribution's PRETTY_NAME, or the platform's name when it has none."""
     try:
-        for line in open(release_file, encoding="utf-8", errors="replace"):
+        for line in Path(release_file).read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("PRETTY_NAME="):
                 return line.split("=", 1)[1].strip().strip('"')
     except OSError:

@@ -23,6 +23,7 @@ class LibrarySpec:
     version_files: tuple[str, ...] = ()
     module: str | None = None
     note: str = ""
+    cuda_from_version: bool = False
 
     def matches(self, dist_name: str) -> bool:
         """Tell whether a normalised distribution name belongs to this library."""
@@ -30,54 +31,132 @@ class LibrarySpec:
 
 
 CATALOGUE: tuple[LibrarySpec, ...] = (
-    LibrarySpec("torch", "PyTorch", ("torch",), version_files=("torch/version.py",),
-                module="torch"),
-    LibrarySpec("torchvision", "torchvision", ("torchvision",),
-                version_files=("torchvision/version.py",), module="torchvision"),
-    LibrarySpec("tensorflow", "TensorFlow",
-                ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"),
-                version_files=("tensorflow/python/platform/build_info.py",),
-                module="tensorflow"),
+    LibrarySpec(
+        "torch", "PyTorch", ("torch",), version_files=("torch/version.py",), module="torch"
+    ),
+    LibrarySpec(
+        "torchvision",
+        "torchvision",
+        ("torchvision",),
+        version_files=("torchvision/version.py",),
+        module="torchvision",
+    ),
+    LibrarySpec(
+        "tensorflow",
+        "TensorFlow",
+        ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"),
+        version_files=("tensorflow/python/platform/build_info.py",),
+        module="tensorflow",
+    ),
     LibrarySpec("jax", "JAX", ("jax", "jaxlib", r"jax-cuda\d+-(plugin|pjrt)"), module="jax"),
-    LibrarySpec("onnxruntime", "ONNX Runtime", ("onnxruntime-gpu", "onnxruntime"),
-                version_files=("onnxruntime/capi/build_and_package_info.py",),
-                module="onnxruntime",
-                note="lists CUDAExecutionProvider even when CUDA libraries cannot load"),
-    LibrarySpec("paddlepaddle", "PaddlePaddle", ("paddlepaddle-gpu", "paddlepaddle"),
-                version_files=("paddle/version/__init__.py",), module="paddle"),
-    LibrarySpec("mxnet", "Apache MXNet", (r"mxnet(-cu\d+[a-z]*)?",), module="mxnet",
-                note="retired; last CUDA wheel is cu117"),
-    LibrarySpec("mindspore", "MindSpore", (r"mindspore(-gpu)?",), module="mindspore",
-                note="GPU builds dropped after 2.3"),
-    LibrarySpec("cupy", "CuPy", (r"cupy(-cuda\d+x?)?",),
-                version_files=("cupy/.data/_wheel.json",), cuda="jit", module="cupy"),
-    LibrarySpec("tensorrt", "TensorRT",
-                (r"tensorrt(-cu\d+)?(-libs|-bindings)?",), module="tensorrt"),
-    LibrarySpec("openvino", "OpenVINO", ("openvino",), cuda="none", module="openvino",
-                note="ships no CUDA code"),
-    LibrarySpec("tinygrad", "tinygrad", ("tinygrad",), cuda="system", module="tinygrad",
-                note="pure Python; compiles with the system's libnvrtc and runs on libcuda"),
+    LibrarySpec(
+        "onnxruntime",
+        "ONNX Runtime",
+        ("onnxruntime-gpu", "onnxruntime"),
+        version_files=("onnxruntime/capi/build_and_package_info.py",),
+        module="onnxruntime",
+        note="lists CUDAExecutionProvider even when CUDA libraries cannot load",
+    ),
+    LibrarySpec(
+        "paddlepaddle",
+        "PaddlePaddle",
+        ("paddlepaddle-gpu", "paddlepaddle"),
+        version_files=("paddle/version/__init__.py",),
+        module="paddle",
+    ),
+    LibrarySpec(
+        "mxnet",
+        "Apache MXNet",
+        (r"mxnet(-cu\d+[a-z]*)?",),
+        module="mxnet",
+        note="retired; last CUDA wheel is cu117",
+    ),
+    LibrarySpec(
+        "mindspore",
+        "MindSpore",
+        (r"mindspore(-gpu)?",),
+        module="mindspore",
+        note="GPU builds dropped after 2.3",
+    ),
+    LibrarySpec(
+        "cupy",
+        "CuPy",
+        (r"cupy(-cuda\d+x?)?",),
+        version_files=("cupy/.data/_wheel.json",),
+        cuda="jit",
+        module="cupy",
+    ),
+    LibrarySpec(
+        "tensorrt", "TensorRT", (r"tensorrt(-cu\d+)?(-libs|-bindings)?",), module="tensorrt"
+    ),
+    LibrarySpec(
+        "openvino",
+        "OpenVINO",
+        ("openvino",),
+        cuda="none",
+        module="openvino",
+        note="ships no CUDA code",
+    ),
+    LibrarySpec(
+        "tinygrad",
+        "tinygrad",
+        ("tinygrad",),
+        cuda="system",
+        module="tinygrad",
+        note="pure Python; compiles with the system's libnvrtc and runs on libcuda",
+    ),
     LibrarySpec("triton", "Triton", ("triton", "pytorch-triton"), cuda="jit", module="triton"),
-    LibrarySpec("numba", "Numba CUDA", ("numba-cuda", "numba"), cuda="jit", module="numba",
-                note="compiles kernels with NVVM at run time"),
-    LibrarySpec("keras", "Keras", ("keras",), cuda="none", module="keras",
-                note="runs on its backend's CUDA (TensorFlow, JAX or PyTorch)"),
-    LibrarySpec("dgl", "DGL", (r"dgl(-cu\d+)?",), module="dgl",
-                note="CUDA wheels on PyPI stop at cu111"),
-    LibrarySpec("deepspeed", "DeepSpeed", ("deepspeed",), cuda="jit",
-                version_files=("deepspeed/git_version_info_installed.py",),
-                module="deepspeed", note="builds most CUDA ops at run time"),
+    LibrarySpec(
+        "numba",
+        "Numba CUDA",
+        ("numba-cuda", "numba"),
+        cuda="jit",
+        module="numba",
+        note="compiles kernels with NVVM at run time",
+    ),
+    LibrarySpec(
+        "keras",
+        "Keras",
+        ("keras",),
+        cuda="none",
+        module="keras",
+        note="runs on its backend's CUDA (TensorFlow, JAX or PyTorch)",
+    ),
+    LibrarySpec(
+        "dgl", "DGL", (r"dgl(-cu\d+)?",), module="dgl", note="CUDA wheels on PyPI stop at cu111"
+    ),
+    LibrarySpec(
+        "deepspeed",
+        "DeepSpeed",
+        ("deepspeed",),
+        cuda="jit",
+        version_files=("deepspeed/git_version_info_installed.py",),
+        module="deepspeed",
+        note="builds most CUDA ops at run time",
+    ),
     LibrarySpec("cuml", "cuML", (r"cuml(-cu\d+)?", r"libcuml(-cu\d+)?"), module="cuml"),
     LibrarySpec("tvm", "Apache TVM", ("apache-tvm", "tvm"), cuda="system", module="tvm"),
-    LibrarySpec("litert", "LiteRT", ("ai-edge-litert", "tflite-runtime"), cuda="none",
-                module="ai_edge_litert", note="ships no CUDA code"),
-    LibrarySpec("cuda-python", "CUDA Python", ("cuda-python", r"cuda-bindings", "cuda-core"),
-                cuda="system", module="cuda.bindings",
-                note="bindings over the system's libcuda and the CUDA wheels"),
+    LibrarySpec(
+        "litert",
+        "LiteRT",
+        ("ai-edge-litert", "tflite-runtime"),
+        cuda="none",
+        module="ai_edge_litert",
+        note="ships no CUDA code",
+    ),
+    LibrarySpec(
+        "cuda-python",
+        "CUDA Python",
+        ("cuda-python", r"cuda-bindings", "cuda-core"),
+        cuda="system",
+        module="cuda.bindings",
+        cuda_from_version=True,
+        note="bindings over the system's libcuda and the CUDA wheels",
+    ),
     LibrarySpec("xformers", "xFormers", ("xformers",), module="xformers"),
     LibrarySpec("flash-attn", "FlashAttention", ("flash-attn",), module="flash_attn"),
     LibrarySpec("bitsandbytes", "bitsandbytes", ("bitsandbytes",), module="bitsandbytes"),
-)  # fmt: skip
+)
 
 
 def normalise(name: str) -> str:

@@ -13,6 +13,7 @@ import os
 import platform
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from modelport.errors import ElfError
 from modelport.probe.dynamic import DynamicInfo, read_dynamic
@@ -49,7 +50,7 @@ def conf_dirs(conf: str = "/etc/ld.so.conf") -> list[str]:
             return
         seen.add(path)
         try:
-            lines = open(path, encoding="utf-8", errors="replace").read().splitlines()
+            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return
         for raw in lines:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from modelport.probe.cudacompat import parse_version
@@ -62,7 +63,7 @@ class Environment:
     def __init__(self, paths: Sequence[str] | None = None) -> None:
         """Index the distributions found on ``paths``; the first of a name wins, like pip's."""
         self.paths = list(paths) if paths is not None else None
-        found = metadata.distributions(path=self.paths) if paths is not None else None
+        found = metadata.distributions(path=list(paths)) if paths is not None else None
         self.dists: dict[str, Dist] = {}
         for dist in found if found is not None else metadata.distributions():
             name = normalise(dist.metadata["Name"] or "")
@@ -128,9 +129,15 @@ def satisfies(version: str, spec: str) -> bool:
         width = max(len(have), len(want))
         a, b = _pad(have, width), _pad(want, width)
         checks = {
-            "==": a == b, "===": version == text, "!=": a != b, ">=": a >= b, "<=": a <= b,
-            ">": a > b, "<": a < b, "~=": a >= b and a[: len(want) - 1] == b[: len(want) - 1],
-        }  # fmt: skip
+            "==": a == b,
+            "===": version == text,
+            "!=": a != b,
+            ">=": a >= b,
+            "<=": a <= b,
+            ">": a > b,
+            "<": a < b,
+            "~=": a >= b and a[: len(want) - 1] == b[: len(want) - 1],
+        }
         if not checks[op]:
             return False
     return True
@@ -153,7 +160,7 @@ def read_version_file(path: str) -> dict[str, str]:
         Name → text of every constant found; empty when the file cannot be read or parsed.
     """
     try:
-        text = open(path, encoding="utf-8", errors="replace").read()
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return {}
     if path.endswith(".json"):
