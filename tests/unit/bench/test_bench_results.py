@@ -58,7 +58,7 @@ def test_html_is_self_contained_and_flags_disagreement() -> None:
     page = render_html(sample())
     assert page.startswith("<!doctype html>")
     assert 'class="flag"' in page
-    assert "src=\"http" not in page and "href=\"http" not in page
+    assert 'src="http' not in page and 'href="http' not in page
     assert "modelport[torch]" in page and "machine busy" in page
 
 
