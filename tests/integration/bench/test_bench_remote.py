@@ -1,4 +1,4 @@
-"""``bench --url`` against a real ``modelport serve`` on loopback: client counts equal the server's."""
+"""``bench --url`` against a real ``modelport serve`` on loopback: counts equal the server's."""
 
 from __future__ import annotations
 

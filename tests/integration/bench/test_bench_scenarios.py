@@ -1,4 +1,4 @@
-"""MLPerf LoadGen scenarios on ONNX Runtime and the demo mlp, shortened to a fraction of a second."""
+"""MLPerf LoadGen scenarios on ONNX Runtime and the demo mlp, shortened to under a second."""
 
 from __future__ import annotations
 
