@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from rich.markup import escape
+
 from modelport.bench.config import BenchConfig, RuntimeChoice, ScenarioConfig
 from modelport.bench.render.progress import BenchProgress
 from modelport.bench.render.table import make_console, print_result
@@ -22,9 +24,10 @@ def list_runtimes() -> int:
     for choice in ready:
         console.print(f"[green]available[/]    {choice.name}", highlight=False)
     for s in skipped:
-        console.print(f"[yellow]unavailable[/]  {s.runtime}: {s.reason}", highlight=False)
+        console.print(f"[yellow]unavailable[/]  {s.runtime}: {escape(s.reason)}", highlight=False)
     names = ", ".join(n for n, spec in backends.RUNTIMES.items() if spec.listed)
-    console.print(f"[dim]choose with --runtime NAME[@fp32|bf16|fp16]; known: {names}[/]")
+    hint = escape("choose with --runtime NAME or NAME@fp32|bf16|fp16 (comma-separated)")
+    console.print(f"[dim]{hint}; known: {names}[/]", highlight=False)
     return 0
 
 

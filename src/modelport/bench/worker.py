@@ -25,6 +25,9 @@ from modelport.bench.stats import StopRule
 from modelport.errors import RuntimeUnavailable
 
 
+PROGRESS_EVERY_S = 0.2
+
+
 def emit(event: str, **fields: Any) -> None:
     """Tell the parent what is happening (one JSON object per line)."""
     print(json.dumps({"event": event, **fields}), flush=True)
@@ -73,8 +76,11 @@ def measure_batch(backend: Backend, job: Job, batch_size: int) -> dict[str, Any]
         if not outputs:
             outputs.append(out)
 
+    last = [0.0]
+
     def progress(count: int, elapsed: float) -> None:
-        if count % 5 == 0:
+        if elapsed - last[0] >= PROGRESS_EVERY_S:  # throttled: printing is not free
+            last[0] = elapsed
             emit("progress", batch_size=batch_size, count=count, elapsed=elapsed)
 
     emit("phase", text=f"batch {batch_size}")

@@ -8,18 +8,19 @@ from modelport.bench.config import BenchConfig, RuntimeChoice
 from modelport.bench.runner import Bench, thin
 
 
-def quick(model: Path, reference: str, **kw: object) -> BenchConfig:
-    """A config that measures for a few milliseconds."""
+def quick(model: Path, reference: str, min_duration: float = 0.01) -> BenchConfig:
+    """A config that measures the fake for a few milliseconds per batch size."""
     return BenchConfig(
         str(model), runtimes=(RuntimeChoice("fake"),), batch_sizes=(1, 4), threads=1,
-        warmup=1, min_count=3, min_duration=0.01, reference=reference, **kw,  # type: ignore[arg-type]
+        warmup=1, min_count=3, min_duration=min_duration, reference=reference,
     )  # fmt: skip
 
 
 def test_fake_runtime_in_a_worker_process(tiny_mlp: Path) -> None:
     """One row per batch size, with percentiles, environment and events from the worker."""
     events: list[tuple[str, str]] = []
-    result = Bench(quick(tiny_mlp, "fake"), lambda rt, ev: events.append((rt, ev["event"]))).run()
+    config = quick(tiny_mlp, "fake", min_duration=0.25)  # long enough for a progress event
+    result = Bench(config, lambda rt, ev: events.append((rt, ev["event"]))).run()
     assert [(r.runtime, r.batch_size) for r in result.rows] == [("fake", 1), ("fake", 4)]
     row = result.rows[0]
     assert row.count >= 3 and row.p50_ms >= 1.0  # the fake sleeps 1 ms per call

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modelport.bench.results import BenchResult, Row
@@ -76,9 +77,9 @@ def print_result(result: BenchResult, console: Console | None = None) -> None:
     else:
         console.print(local_table(result))
     for s in result.skipped:
-        console.print(f"[yellow]skipped[/] {s.runtime}: {s.reason}", highlight=False)
+        console.print(f"[yellow]skipped[/] {s.runtime}: {escape(s.reason)}", highlight=False)
     for w in result.warnings:
-        console.print(f"[bold yellow]warning:[/] {w}", highlight=False)
+        console.print(f"[bold yellow]warning:[/] {escape(w)}", highlight=False)
     env = result.environment
     if env:
         load = env.get("load_average", [0.0])[0]
