@@ -24,7 +24,6 @@ from modelport.bench.measure import measure
 from modelport.bench.stats import StopRule
 from modelport.errors import RuntimeUnavailable
 
-
 PROGRESS_EVERY_S = 0.2
 
 
