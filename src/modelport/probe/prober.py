@@ -17,6 +17,7 @@ from modelport.probe.host import read_host
 from modelport.probe.libraries import CATALOGUE, LibrarySpec, by_key, is_nvidia_component
 from modelport.probe.loader import Loader
 from modelport.probe.metadata import Dist, Environment
+from modelport.probe.reasons import Reason
 from modelport.probe.report import LibraryReport, ProbeReport
 from modelport.probe.runtime import RuntimeView, compare, import_all
 from modelport.probe.verdict import judge
@@ -50,6 +51,7 @@ class ProbeConfig:
         import_timeout: seconds each import may take.
         paths: folders searched for installed distributions; None means ``sys.path``.
         ld_library_path: the LD_LIBRARY_PATH to resolve with; None reads the environment.
+        system_dirs: folders standing for the ld.so cache; None reads /etc/ld.so.conf.
         discover: also report non-catalogue packages whose shared libraries carry GPU code.
         query_driver: ask libcuda/NVML through ctypes (in a subprocess) when present.
     """
@@ -61,6 +63,7 @@ class ProbeConfig:
     import_timeout: float = 120.0
     paths: tuple[str, ...] | None = None
     ld_library_path: str | None = None
+    system_dirs: tuple[str, ...] | None = None
     discover: bool = True
     query_driver: bool = True
 
@@ -93,7 +96,7 @@ class Prober:
         """
         start = time.perf_counter()
         config = self.config
-        loader = Loader(config.ld_library_path)
+        loader = Loader(config.ld_library_path, config.system_dirs)
         env = Environment(config.paths)
         host = read_host(loader)
         driver = self._target(read_driver(loader, query=config.query_driver))
@@ -159,7 +162,11 @@ class Prober:
                 sass = [str(s) for s in row.facts.gpu_code.sass]
                 cuda_text = ".".join(map(str, cuda.version)) if cuda else None
                 view = compare(view, row.verdict.status, cuda_text, sass)
-            out.append(replace(row, runtime=view))
+            verdict = row.verdict
+            if view is not None and view.disagreements:
+                extra = tuple(Reason("IMPORT_DISAGREES", d) for d in view.disagreements)
+                verdict = replace(verdict, reasons=verdict.reasons + extra)
+            out.append(replace(row, runtime=view, verdict=verdict))
         return out
 
 

@@ -1,7 +1,8 @@
-"""Truncated, corrupt and hostile fat binaries give an error for that file, never a crash or hang."""
+"""Truncated, corrupt and hostile fat binaries give an error for that file, never a crash."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from pathlib import Path
 
@@ -125,10 +126,8 @@ def test_missing_file(tmp_path: Path) -> None:
 @given(st.binary(max_size=512))
 def test_random_bytes_never_crash(data: bytes) -> None:
     """Arbitrary bytes either parse or raise FatbinError."""
-    try:
+    with contextlib.suppress(FatbinError):
         parse_containers(data)
-    except FatbinError:
-        pass
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

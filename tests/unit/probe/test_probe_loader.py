@@ -90,7 +90,7 @@ def test_conf_dirs_follow_includes(tmp_path: Path) -> None:
 
 
 def test_check_abi_finds_missing_and_env_only(tmp_path: Path) -> None:
-    """libcudart.so.13 missing everywhere is LIB_NOT_FOUND; found in an NVIDIA wheel dir, env-only."""
+    """A libcudart.so.13 found nowhere is missing; one in an NVIDIA wheel folder is env-only."""
     lib = tmp_path / "pkg" / "k.so"
     lib.parent.mkdir()
     shutil.copyfile(ELF, lib)
