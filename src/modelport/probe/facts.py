@@ -96,8 +96,10 @@ def gather(
         parsed = parse_version(dists[0].version)
         cuda = Found(parsed[:2], f"{dists[0].name} version") if parsed else None
     cudnn = _cudnn_build(values, pins)
+    # libraries dlopen cuDNN/cuBLAS rather than link them; name the file that would load
     dlopened = [f"libcudnn.so.{cudnn.version[0]}"] if cudnn else []
-    dlopened += [f"libcublas.so.{cuda.version[0]}"] if cuda and spec.cuda == "bundled" else []
+    if cuda and spec.cuda == "bundled" and not discovered:
+        dlopened.append(f"libcublas.so.{cuda.version[0]}")
     abi = check_abi(files, loader, env_lib_dirs, dlopened)
     cuda = cuda or _from_needed(abi, r"libcudart\.so\.(\d+)$", "DT_NEEDED libcudart")
     cudnn = cudnn or _from_needed(abi, r"libcudnn\.so\.(\d+)$", "DT_NEEDED libcudnn")
