@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modelport.errors import ModelConfigError, ModelNotFound, RepositoryError
+from modelport.errors import InvalidInput, ModelConfigError, ModelNotFound, RepositoryError
 from modelport.repository import pbtxt
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$")
@@ -83,3 +83,22 @@ class Repository:
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelConfigError(f"{source.config_path}: cannot read ({exc})") from None
         return pbtxt.parse_text(text, str(source.config_path))
+
+
+def write_model_files(root: Path, name: str, files: dict[str, bytes]) -> Path:
+    """Lay out files sent with a load request (``"<version>/<file>"`` keys) as root/name/...
+
+    Raises:
+        InvalidInput: a key is not a relative path below a numeric version folder.
+    """
+    folder = root / check_model_name(name)
+    for key, data in files.items():
+        parts = PurePosixPath(key).parts
+        if (len(parts) < 2 or not parts[0].isdigit() or any(p in ("", ".", "..") for p in parts)
+                or PurePosixPath(key).is_absolute()):
+            raise InvalidInput(f"load file '{key}' must look like '<version>/<file>' with no "
+                               "'..' or absolute parts")
+        target = folder.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return folder

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from typing import Any
 
@@ -41,17 +43,18 @@ class ModelControl:
     async def load(self, name: str, parameters: dict[str, Any]) -> None:
         """Load or reload a model, with an optional ``config`` override (Triton JSON)."""
         self._check_mode("load")
-        files = [k for k in parameters if k.startswith("file:")]
-        if files:
-            raise Unsupported("loading model files sent in the request is not supported yet; "
-                              "put the files in the repository and load by name")
+        files = {k.removeprefix("file:"): _file_bytes(k, v)
+                 for k, v in parameters.items() if k.startswith("file:")}
+        if files and "config" not in parameters:
+            raise InvalidInput("a load request with 'file:' parameters needs a 'config' "
+                               "parameter too (Triton's rule)")
         override = None
         config = parameters.get("config")
         if config is not None:
             if not isinstance(config, str):
                 raise InvalidInput("load parameter 'config' must be a JSON string")
             override = parse_config_override(config)
-        await self.manager.load(name, override)
+        await self.manager.load(name, override, files or None)
 
     async def unload(self, name: str, parameters: dict[str, Any]) -> None:
         """Unload a model after in-flight requests finish."""
@@ -61,3 +64,15 @@ class ModelControl:
     def index(self, ready_only: bool) -> list[dict[str, str]]:
         """The repository index rows."""
         return self.manager.index(ready_only)
+
+
+def _file_bytes(key: str, value: Any) -> bytes:
+    """File content: raw bytes over gRPC, base64 text over HTTP."""
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise InvalidInput(f"load parameter '{key}' must be base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"load parameter '{key}' is not valid base64") from None

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from modelport.errors import (
@@ -20,7 +22,7 @@ from modelport.errors import (
     ModelportError,
 )
 from modelport.repository import pbtxt
-from modelport.repository.layout import Repository, check_model_name
+from modelport.repository.layout import Repository, check_model_name, write_model_files
 from modelport.repository.resolve import resolve
 from modelport.runtime import RuntimeSettings
 from modelport.serve.memory import trim_heap
@@ -74,7 +76,8 @@ class ModelManager:
         state = self.models.get(name)
         return sorted(state.live) if state else []
 
-    async def load(self, name: str, config_override: Any = None) -> None:
+    async def load(self, name: str, config_override: Any = None,
+                   files: dict[str, bytes] | None = None) -> None:
         """Load or reload ``name`` from the repository without interrupting service.
 
         Raises:
@@ -84,12 +87,18 @@ class ModelManager:
         """
         check_model_name(name)
         async with self._locks.setdefault(name, asyncio.Lock()):
-            await self._load_locked(name, config_override)
+            if not files:
+                await self._load_locked(name, config_override, self.repository)
+                return
+            with tempfile.TemporaryDirectory(prefix="modelport-load-") as tmp:
+                write_model_files(Path(tmp), name, files)
+                await self._load_locked(name, config_override, Repository(Path(tmp)))
 
-    async def _load_locked(self, name: str, config_override: Any) -> None:
+    async def _load_locked(self, name: str, config_override: Any,
+                           repository: Repository) -> None:
         state = self.models.setdefault(name, ModelState())
         try:
-            resolved = resolve(self.repository, name, config_override)
+            resolved = resolve(repository, name, config_override)
         except ModelNotFound:
             if not state.live:
                 self.models.pop(name, None)
@@ -116,8 +125,14 @@ class ModelManager:
             except ModelportError as exc:
                 failed[version] = str(exc)
                 log.error("model '%s' version %d failed to load: %s", name, version, exc)
-        for version in [v for v in live if v not in selected]:
-            live.pop(version)
+        stale = [v for v in live if v not in selected]
+        if failed and stale:
+            # A new version that fails must not take the serving one with it.
+            log.warning("model '%s': keeping version(s) %s serving because version(s) %s "
+                        "failed to load", name, stale, sorted(failed))
+        else:
+            for version in stale:
+                live.pop(version)
         retired = [old for v, old in state.live.items() if live.get(v) is not old]
         # One assignment: requests from now on see only the new table.
         state.live, state.failed, state.reason, state.unloaded = live, failed, "", False
@@ -125,7 +140,8 @@ class ModelManager:
             self._retire(old)
         if not live:
             reason = "; ".join(failed.values()) or "no version could be loaded"
-            state.reason = reason
+            if not failed:
+                state.reason = reason
             raise ModelLoadError(f"failed to load '{name}': {reason}")
 
     async def unload(self, name: str) -> None:
@@ -177,7 +193,7 @@ class ModelManager:
                 elif not ready_only:
                     rows.append({"name": name, "version": str(version), "state": "UNAVAILABLE",
                                  "reason": state.failed[version]})
-            if not state.live and not state.failed and not ready_only:
+            if (state.reason or not (state.live or state.failed)) and not ready_only:
                 rows.append({"name": name, "state": "UNAVAILABLE",
                              "reason": state.reason or "unloaded"})
         return rows
