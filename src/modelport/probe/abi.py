@@ -182,6 +182,11 @@ def _describe(role: str, item: Resolved, env_lib_dirs: Sequence[str]) -> LoadedL
         copies = [os.path.join(d, item.soname) for d in env_lib_dirs]
         other = [c for c in copies if os.path.isfile(c) and not os.path.samefile(c, item.path)]
         shadows = other[0] if other else None
+    if item.path is None:  # not on the loader's path: loads only if the library preloads it
+        copies = [os.path.join(d, item.soname) for d in env_lib_dirs]
+        found = next((c for c in copies if os.path.isfile(c)), None)
+        if found:
+            item = Resolved(item.soname, item.requester, found, "environment (preloaded)")
     version = library_version(item.path) if item.path else None
     return LoadedLibrary(role, item.soname, item.path, item.via, version, shadows)
 

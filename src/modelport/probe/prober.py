@@ -152,7 +152,9 @@ class Prober:
 
     def _with_imports(self, rows: list[LibraryReport]) -> list[LibraryReport]:
         modules = {r.facts.key: _module_of(r) for r in rows if r.facts.installed}
-        views = import_all([m for m in modules.values() if m], self.config.import_timeout)
+        views = import_all(
+            [m for m in modules.values() if m], self.config.import_timeout, self.config.paths or ()
+        )
         out = []
         for row in rows:
             module = modules.get(row.facts.key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -37,21 +38,26 @@ class RuntimeView:
         }
 
 
-def import_one(module: str, timeout: float, python: str | None = None) -> RuntimeView:
+def import_one(module: str, timeout: float, paths: Sequence[str] = ()) -> RuntimeView:
     """Import ``module`` in a fresh interpreter, killed after ``timeout`` seconds.
 
     Args:
         module: the import name (``torch``).
         timeout: seconds before the subprocess is killed.
-        python: the interpreter to use; the current one by default.
+        paths: folders put in front of PYTHONPATH (the probe's ``--path`` folders).
 
     Returns:
         The view; a crash, hang or import error becomes ``ok=False`` with ``error`` set.
     """
-    cmd = [python or sys.executable, importcheck.__file__, module]
+    cmd = [sys.executable, importcheck.__file__, module]
+    env = dict(os.environ)
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     start = time.perf_counter()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
     except subprocess.TimeoutExpired:
         return RuntimeView(module, False, timeout, error=f"import took longer than {timeout:g} s")
     except OSError as exc:
@@ -68,12 +74,14 @@ def import_one(module: str, timeout: float, python: str | None = None) -> Runtim
     return RuntimeView(module, ok, seconds, data, error)
 
 
-def import_all(modules: Sequence[str], timeout: float, workers: int = 4) -> dict[str, RuntimeView]:
+def import_all(
+    modules: Sequence[str], timeout: float, paths: Sequence[str] = (), workers: int = 4
+) -> dict[str, RuntimeView]:
     """Import several modules in parallel subprocesses."""
     if not modules:
         return {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(modules)))) as pool:
-        views = list(pool.map(lambda m: import_one(m, timeout), modules))
+        views = list(pool.map(lambda m: import_one(m, timeout, paths), modules))
     return dict(zip(modules, views, strict=True))
 
 

@@ -115,3 +115,20 @@ def test_cudnn_version_from_header_and_name(tmp_path: Path) -> None:
     (tmp_path / "sys" / "libcudnn.so.8").symlink_to(real)
     assert library_version(str(tmp_path / "sys" / "libcudnn.so.8")) == "8.2.4"
     assert cudnn_header_version(str(tmp_path / "none.h")) is None
+
+
+def test_ld_library_path_shadowing_is_reported(tmp_path: Path) -> None:
+    """A system cuDNN on LD_LIBRARY_PATH that beats the wheel's copy is flagged."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    lib = pkg / "k.so"
+    shutil.copyfile(ELF, lib)
+    wheel = tmp_path / "nvidia" / "cudnn" / "lib"
+    place(wheel, "libcudnn.so.9")
+    place(tmp_path / "sys", "libcudnn.so.9.0.0")
+    (tmp_path / "sys" / "libcudnn.so.9").symlink_to(tmp_path / "sys" / "libcudnn.so.9.0.0")
+    loader = Loader(str(tmp_path / "sys"), system_dirs=[])
+    facts = check_abi([str(lib)], loader, [str(wheel)], dlopened=["libcudnn.so.9"])
+    (cudnn,) = facts.loaded
+    assert cudnn.via == "LD_LIBRARY_PATH" and cudnn.version == "9.0.0"
+    assert cudnn.shadows == str(wheel / "libcudnn.so.9")
