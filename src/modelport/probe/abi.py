@@ -55,6 +55,7 @@ class AbiFacts:
 
     files: int = 0
     resolved: tuple[Resolved, ...] = ()
+    direct: tuple[Resolved, ...] = ()
     missing: tuple[Resolved, ...] = ()
     env_only: tuple[Resolved, ...] = ()
     driver_libs: tuple[str, ...] = ()
@@ -99,6 +100,7 @@ def check_abi(
     return AbiFacts(
         files=len(files),
         resolved=tuple(closure),
+        direct=tuple(_unique([r for r in closure if r.requester in set(files)])),
         missing=tuple(missing),
         env_only=tuple(env_only),
         driver_libs=tuple(sorted(driver)),

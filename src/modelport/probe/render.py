@@ -97,6 +97,7 @@ def _details(libs: Iterable[LibraryReport]) -> list[tuple[str, list[str]]]:
         if not lib.facts.installed:
             continue
         lines = [lib.verdict.sentence, f"CUDA 12.4+ production: {lib.verdict.production.text}"]
+        lines += _abi_lines(lib)
         lines += [f"{r.code}: {r.detail}" for r in lib.verdict.reasons if r.detail]
         for loaded in lib.facts.abi.loaded:
             if loaded.path:
@@ -110,6 +111,24 @@ def _details(libs: Iterable[LibraryReport]) -> list[tuple[str, list[str]]]:
             lines += [f"disagreement: {d}" for d in lib.runtime.disagreements]
         out.append((lib.facts.title, lines))
     return out
+
+
+def _abi_lines(lib: LibraryReport) -> list[str]:
+    abi = lib.facts.abi
+    if not abi.files:
+        return []
+    ways: dict[str, int] = {}
+    for item in abi.direct:
+        ways[item.via] = ways.get(item.via, 0) + 1
+    found = ", ".join(
+        f"{count} not found" if via == "missing" else f"{count} via {via}"
+        for via, count in sorted(ways.items())
+    )
+    lines = [f"{abi.files} shared libraries need {len(abi.direct)} others: {found or 'none'}"]
+    if abi.requires:
+        needs = ", ".join(f"{family} {version}" for family, version in abi.requires)
+        lines.append(f"newest symbol versions needed: {needs}")
+    return lines
 
 
 def render_table(report: ProbeReport, console: Console) -> None:

@@ -114,6 +114,10 @@ def library_dict(lib: LibraryReport) -> dict[str, Any]:
         },
         "abi": {
             "files": abi.files,
+            "needed": [
+                {"soname": r.soname, "needed_by": r.requester, "path": r.path, "via": r.via}
+                for r in abi.direct
+            ],
             "missing": [{"soname": r.soname, "needed_by": r.requester} for r in abi.missing],
             "env_only": [{"soname": r.soname, "needed_by": r.requester} for r in abi.env_only],
             "driver_libraries": list(abi.driver_libs),

@@ -64,6 +64,9 @@ LIBRARY = _obj(
         "abi": _obj(
             {
                 "files": _INT,
+                "needed": _arr(
+                    _obj({"soname": _STR, "needed_by": _STR, "path": _NSTR, "via": _STR})
+                ),
                 "missing": _arr(_obj({"soname": _STR, "needed_by": _STR})),
                 "env_only": _arr(_obj({"soname": _STR, "needed_by": _STR})),
                 "driver_libraries": _arr(_STR),

@@ -65,6 +65,9 @@ def test_census_and_facts(site: Path) -> None:
     assert torch["gpu_code"]["sass"] == ["sm_75", "sm_80"]  # type: ignore[index]
     assert torch["gpu_code"]["ptx"] == [{"target": "compute_90", "isa": "9.0"}]  # type: ignore[index]
     assert {m["soname"] for m in torch["abi"]["env_only"]} == {"libcudart.so.13"}  # type: ignore[index]
+    needed = {n["soname"]: n for n in torch["abi"]["needed"]}  # type: ignore[index]
+    assert needed["libcudart.so.13"]["path"] is None
+    assert needed["libc.so.6"]["via"] == "system" and needed["libc.so.6"]["path"]
 
 
 def test_discovered_package(site: Path) -> None:
