@@ -31,6 +31,9 @@ def latency_plot(result: BenchResult, path: Path) -> bool:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(rows)), 4))
     ax.boxplot([r.latencies_ms for r in rows], whis=(1, 99), showfliers=False)
+    medians = sorted(r.p50_ms for r in rows)
+    if medians[0] > 0 and medians[-1] / medians[0] > 20:
+        ax.set_yscale("log")  # runtimes an order of magnitude apart stay readable
     ax.set_xticks(range(1, len(rows) + 1), [f"{r.runtime}\n{r.precision}" for r in rows])
     ax.set_ylabel("latency (ms)")
     ax.set_title(f"{result.model}: latency per call at batch {smallest} (whiskers p1-p99)")
@@ -52,11 +55,14 @@ def _line_plot(
         xs, ys = zip(*sorted(points), strict=True)
         ax.plot(xs, ys, marker="o", label=label)
     ax.set_xscale("log", base=2)
+    ticks = sorted({x for points in series.values() for x, _ in points})
+    ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
+    ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel("samples per second")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -68,7 +74,7 @@ def throughput_vs_batch(result: BenchResult, path: Path) -> bool:
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for r in result.rows:
         if result.mode == "local":
-            series[r.runtime].append((r.batch_size, r.throughput))
+            series[f"{r.runtime} ({r.precision})"].append((r.batch_size, r.throughput))
     title = f"{result.model}: throughput vs batch size"
     return _line_plot(series, path, "batch size", title)
 
