@@ -76,3 +76,12 @@ def test_litert_agrees(demo_mlp: Path) -> None:
     result = run(demo_mlp, "litert", batch_sizes=(1, 3))
     assert not result.skipped, result.skipped
     assert all(r.agrees is True for r in result.rows)
+
+
+@pytest.mark.slow
+@needs("torch", "onnx2torch")
+def test_torch_compile_agrees_and_reports_compile_as_first_call(demo_mlp: Path) -> None:
+    """torch.compile agrees at fp32; compilation shows up in the first call, not steady state."""
+    (row,) = run(demo_mlp, "torch-compile", batch_sizes=(2,)).rows
+    assert row.agrees is True and row.notes == "inductor"
+    assert row.first_call_ms > 10 * row.p50_ms
