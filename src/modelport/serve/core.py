@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from modelport import __version__
-from modelport.errors import InferenceError, InvalidInput
+from modelport.errors import (
+    BackendError,
+    InferenceError,
+    InvalidInput,
+    QueueFull,
+    RequestTimedOut,
+)
 from modelport.repository import pbtxt
 from modelport.serve.manager import ModelManager
 from modelport.serve.model import ModelVersion
+from modelport.serve.tracing import Tracing
 from modelport.serve.types import InferRequest, InferResponse, OutputTensor
 from modelport.serve.validate import check
 
@@ -26,9 +34,10 @@ EXTENSIONS = [
 class InferenceCore:
     """What a request needs from the server, whichever protocol carried it."""
 
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ModelManager, tracing: Tracing | None = None) -> None:
         self.manager = manager
         self.ready = False
+        self.tracing = tracing or Tracing(None)
 
     def server_metadata(self) -> dict[str, Any]:
         """Name, version and extensions."""
@@ -90,12 +99,25 @@ class InferenceCore:
         mv = self.manager.get(request.model_name, request.model_version)
         try:
             checked = check(mv.config, request)
-            arrays = await mv.scheduler.submit(checked, _timeout_us(request.parameters))
-        except InferenceError:
-            mv.stats.fail.add(time.perf_counter_ns() - request.received_ns)
+            arrays = await mv.scheduler.submit(checked, _timeout_us(request.parameters),
+                                               request.trace)
+        except InferenceError as exc:
+            mv.stats.record_failure(time.perf_counter_ns() - request.received_ns, _reason(exc))
             raise
-        mv.stats.success.add(time.perf_counter_ns() - request.received_ns)
+        except asyncio.CancelledError:  # the client went away
+            mv.stats.record_failure(time.perf_counter_ns() - request.received_ns, "CANCELED")
+            raise
+        mv.stats.record_success(time.perf_counter_ns() - request.received_ns)
         return _response(mv, request, checked.outputs, arrays)
+
+
+def _reason(exc: InferenceError) -> str:
+    """Triton's failure reasons: queue full or timed out is REJECTED."""
+    if isinstance(exc, (QueueFull, RequestTimedOut)):
+        return "REJECTED"
+    if isinstance(exc, BackendError):
+        return "BACKEND"
+    return "OTHER"
 
 
 def _timeout_us(parameters: dict[str, Any]) -> int:

@@ -25,10 +25,21 @@ from modelport.repository import pbtxt
 from modelport.repository.layout import Repository, check_model_name, write_model_files
 from modelport.repository.resolve import resolve
 from modelport.runtime import RuntimeSettings
+from modelport.serve.histogram import LOAD_BUCKETS, Histogram
 from modelport.serve.memory import trim_heap
 from modelport.serve.model import ModelVersion
 
 log = logging.getLogger("modelport.serve")
+
+
+@dataclass
+class LifecycleStats:
+    """Load, reload and unload counts and durations of one model, for /metrics."""
+
+    loads: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
+    reloads: int = 0
+    unloads: int = 0
+    load_seconds: Histogram = field(default_factory=lambda: Histogram(LOAD_BUCKETS))
 
 
 @dataclass
@@ -52,6 +63,7 @@ class ModelManager:
         self.models: dict[str, ModelState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._draining: set[asyncio.Task[None]] = set()
+        self.lifecycle: dict[str, LifecycleStats] = {}
 
     def get(self, name: str, version: str = "") -> ModelVersion:
         """The live version to serve ``name`` (the highest when ``version`` is empty).
@@ -117,14 +129,20 @@ class ModelManager:
             if current is not None and current.fingerprint == fingerprint and (
                 config_override is None):
                 continue
+            counters = self.lifecycle.setdefault(name, LifecycleStats())
+            started = time.perf_counter()
             try:
                 live[version] = await ModelVersion.load(
                     view, msg, version, source.versions[version], fingerprint, self.settings)
                 log.info("loaded model '%s' version %d in %.2fs", name, version,
                          live[version].load_seconds)
+                counters.loads["success"] += 1
+                counters.reloads += current is not None
             except ModelportError as exc:
                 failed[version] = str(exc)
+                counters.loads["failure"] += 1
                 log.error("model '%s' version %d failed to load: %s", name, version, exc)
+            counters.load_seconds.observe(time.perf_counter() - started)
         stale = [v for v in live if v not in selected]
         if failed and stale:
             # A new version that fails must not take the serving one with it.
@@ -157,6 +175,7 @@ class ModelManager:
                 raise ModelNotFound(f"failed to unload '{name}': model is not loaded")
             old = list(state.live.values())
             state.live, state.failed, state.reason, state.unloaded = {}, {}, "unloaded", True
+            self.lifecycle.setdefault(name, LifecycleStats()).unloads += 1
             for version in old:
                 self._retire(version)
 

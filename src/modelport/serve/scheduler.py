@@ -22,17 +22,21 @@ from modelport.errors import BackendError, QueueFull, RequestTimedOut, Unavailab
 from modelport.repository.config import ModelConfig, QueuePolicy
 from modelport.runtime.base import Instance
 from modelport.serve.stats import ModelStats
+from modelport.serve.tracing import RequestTrace
 from modelport.serve.validate import Checked
 
 
 class _Pending:
-    __slots__ = ("checked", "enqueued_ns", "future", "timer")
+    __slots__ = ("checked", "enqueued_ns", "future", "timer", "trace", "wall_ns")
 
-    def __init__(self, checked: Checked, future: asyncio.Future[list[np.ndarray]]) -> None:
+    def __init__(self, checked: Checked, future: asyncio.Future[list[np.ndarray]],
+                 trace: RequestTrace | None) -> None:
         self.checked = checked
         self.future = future
         self.enqueued_ns = time.perf_counter_ns()
         self.timer: asyncio.TimerHandle | None = None
+        self.trace = trace
+        self.wall_ns = time.time_ns() if trace is not None else 0
 
 
 class Scheduler:
@@ -70,7 +74,8 @@ class Scheduler:
         """Requests queued or executing."""
         return len(self.queue) + self.busy
 
-    async def submit(self, checked: Checked, timeout_us: int = 0) -> list[np.ndarray]:
+    async def submit(self, checked: Checked, timeout_us: int = 0,
+                     trace: RequestTrace | None = None) -> list[np.ndarray]:
         """Queue a request and wait for its outputs (in ``checked.outputs`` order).
 
         Raises:
@@ -82,11 +87,12 @@ class Scheduler:
             raise Unavailable(f"model '{self.config.name}' is shutting down")
         limit = self.policy.max_queue_size
         if limit and len(self.queue) >= limit:
+            self.stats.rejected_queue_full += 1
             raise QueueFull(
                 f"exceeds maximum queue size: model '{self.config.name}' already has {limit} "
                 "requests queued; retry later or raise max_queue_size"
             )
-        pending = _Pending(checked, self._loop.create_future())
+        pending = _Pending(checked, self._loop.create_future(), trace)
         timeout_us = timeout_us if (timeout_us and self.policy.allow_timeout_override) else (
             self.policy.default_timeout_us
         )
@@ -104,6 +110,7 @@ class Scheduler:
         except ValueError:
             return  # already taken by a worker
         self.queued_items -= pending.checked.batch_size
+        self.stats.timed_out += 1
         if not pending.future.done():
             waited_us = (time.perf_counter_ns() - pending.enqueued_ns) // 1000
             pending.future.set_exception(
@@ -188,7 +195,8 @@ class Scheduler:
                        batch: list[_Pending]) -> None:
         start = time.perf_counter_ns()
         for p in batch:
-            self.stats.queue.add(start - p.enqueued_ns)
+            self.stats.record_queue(start - p.enqueued_ns)
+        span = self._trace_batch(batch)
         names = _union_outputs(self.config, batch)
         feed = _merge_inputs(batch)
         total = sum(p.checked.batch_size for p in batch)
@@ -203,6 +211,9 @@ class Scheduler:
             for p in batch:
                 if not p.future.done():
                     p.future.set_exception(error)
+            if span is not None:
+                span.set_attribute("error", str(error))
+                span.end()
             return
         done = time.perf_counter_ns()
         index = {n: i for i, n in enumerate(names)}
@@ -218,6 +229,20 @@ class Scheduler:
                 p.future.set_result(outs)
         self.stats.record_execution(total, len(batch), ready - start, done - ready,
                                     time.perf_counter_ns() - done)
+        if span is not None:
+            span.end()
+
+    def _trace_batch(self, batch: list[_Pending]) -> Any:
+        traced = [(p.trace, p.wall_ns) for p in batch if p.trace is not None]
+        if not traced:
+            return None
+        now = time.time_ns()
+        for trace, enqueued in traced:
+            trace.child("queue", enqueued).end(now)
+        tracing = traced[0][0].tracing
+        return tracing.batch_span([t for t, _ in traced], self.config.name,
+                                  self.stats.version,
+                                  sum(p.checked.batch_size for p in batch))
 
     def _check_idle(self) -> None:
         if not self.queue and self.busy == 0:

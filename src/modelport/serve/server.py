@@ -19,6 +19,7 @@ from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.manager import ModelManager
 from modelport.serve.poller import RepositoryPoller
+from modelport.serve.tracing import Tracing
 
 log = logging.getLogger("modelport.serve")
 
@@ -26,8 +27,9 @@ log = logging.getLogger("modelport.serve")
 class Server:
     """A running modelport server. ``await start()`` then ``await stop()``, or ``run()``."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, tracer_provider: Any = None) -> None:
         self.config = config
+        self.tracer_provider = tracer_provider
         self.repository_path: Path | None = None
         self.manager: ModelManager | None = None
         self.core: InferenceCore | None = None
@@ -37,6 +39,9 @@ class Server:
         self._http_task: asyncio.Task[None] | None = None
         self._grpc: Any = None
         self._poll_task: asyncio.Task[None] | None = None
+        self.metrics_port: int | None = None
+        self._metrics: Any = None
+        self._metrics_task: asyncio.Task[None] | None = None
 
     def _repository(self) -> Repository:
         path = self.config.model_repository
@@ -53,7 +58,9 @@ class Server:
         repository = self._repository()
         settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads, cache_dir=cfg.cache_dir)
         self.manager = ModelManager(repository, settings, cfg.drain_timeout_s)
-        self.core = InferenceCore(self.manager)
+        tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
+                   else Tracing.from_environment())
+        self.core = InferenceCore(self.manager, tracing)
         control = ModelControl(self.manager, cfg.model_control_mode, cfg.control_token)
         if cfg.http_port >= 0:
             await self._start_http(control)
@@ -73,34 +80,38 @@ class Server:
             names = repository.model_names() if "*" in cfg.load_models else cfg.load_models
         else:
             names = repository.model_names()
-        results = await asyncio.gather(*(self.manager.load(n) for n in names),
-                                       return_exceptions=True)
-        for name, result in zip(names, results, strict=False):
-            if isinstance(result, ModelportError):
-                log.error("model '%s' is not available: %s", name, result)
-            elif isinstance(result, BaseException):
-                raise result
+        for name in names:  # one at a time, so each version's memory delta is its own
+            try:
+                await self.manager.load(name)
+            except ModelportError as exc:
+                log.error("model '%s' is not available: %s", name, exc)
+
+    def _extra_routes(self) -> dict[str, Any]:
+        from modelport.serve import metrics
+        from modelport.serve.http.routes import Reply, Request
+
+        manager = self.manager
+        assert manager is not None
+
+        async def scrape(req: Request) -> Reply:
+            return Reply(200, metrics.render(manager), metrics.CONTENT_TYPE)
+
+        return {"/metrics": scrape}
 
     async def _start_http(self, control: ModelControl) -> None:
-        import uvicorn
-
         from modelport.serve.http.app import HttpApp
-        from modelport.serve.http.routes import Router
+        from modelport.serve.http.routes import PathRouter, Router
 
         assert self.core is not None
-        app = HttpApp(Router(self.core, control), self.config.max_request_bytes)
-        sock = _bind(self.config.http_address, self.config.http_port)
-        self.http_port = sock.getsockname()[1]
-        config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off",
-                                access_log=False, log_level="warning", server_header=False,
-                                date_header=False, timeout_keep_alive=30)
-        self._http = _QuietUvicorn(config)
-        self._http_task = asyncio.get_running_loop().create_task(self._http.serve([sock]))
-        while not self._http.started:
-            if self._http_task.done():
-                self._http_task.result()
-                raise ConfigError("the HTTP front stopped during start-up")
-            await asyncio.sleep(0.01)
+        limit = self.config.max_request_bytes
+        app = HttpApp(Router(self.core, control, self._extra_routes()), limit)
+        server, task, port = await _serve_asgi(app, self.config.http_address,
+                                               self.config.http_port)
+        self._http, self._http_task, self.http_port = server, task, port
+        if self.config.metrics_port >= 0:
+            metrics_app = HttpApp(PathRouter(self._extra_routes()), 1024)
+            self._metrics, self._metrics_task, self.metrics_port = await _serve_asgi(
+                metrics_app, self.config.metrics_address, self.config.metrics_port)
 
     async def _start_grpc(self, control: ModelControl) -> None:
         import grpc
@@ -130,9 +141,11 @@ class Server:
             self._poll_task.cancel()
         if self._grpc is not None:
             await self._grpc.stop(grace_s)
-        if self._http is not None and self._http_task is not None:
-            self._http.should_exit = True
-            await self._http_task
+        for server, task in ((self._http, self._http_task),
+                             (self._metrics, self._metrics_task)):
+            if server is not None and task is not None:
+                server.should_exit = True
+                await task
         if self.manager is not None:
             await self.manager.shutdown()
 
@@ -165,7 +178,28 @@ class Server:
             log.info("HTTP  http://%s:%d/v2", self.config.http_address, self.http_port)
         if self.grpc_port is not None:
             log.info("gRPC  %s:%d", self.config.grpc_address, self.grpc_port)
+        if self.metrics_port is not None:
+            log.info("metrics http://%s:%d/metrics", self.config.metrics_address,
+                     self.metrics_port)
         log.info("ready (Ctrl+C to stop)")
+
+
+async def _serve_asgi(app: Any, address: str, port: int) -> tuple[Any, asyncio.Task[None], int]:
+    """Start uvicorn on a socket we bind; returns (server, its task, the bound port)."""
+    import uvicorn
+
+    sock = _bind(address, port)
+    config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off",
+                            access_log=False, log_level="warning", server_header=False,
+                            date_header=False, timeout_keep_alive=30)
+    server = _QuietUvicorn(config)
+    task = asyncio.get_running_loop().create_task(server.serve([sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise ConfigError(f"the HTTP server on {address}:{port} stopped during start-up")
+        await asyncio.sleep(0.01)
+    return server, task, int(sock.getsockname()[1])
 
 
 def _host(address: str) -> str:
@@ -182,7 +216,7 @@ def _bind(address: str, port: int) -> socket.socket:
         sock.bind((address, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot bind HTTP to {address}:{port}: {exc.strerror}") from None
+        raise ConfigError(f"cannot bind {address}:{port}: {exc.strerror}") from None
     sock.set_inheritable(True)
     return sock
 

@@ -1,10 +1,17 @@
-"""Per model-version counters behind the statistics extension (and, later, /metrics)."""
+"""Per model-version counters behind the statistics extension and /metrics.
+
+Both read the same numbers, so they always agree.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from modelport.serve.histogram import BATCH_BUCKETS, Histogram
+
+FAILURE_REASONS = ("REJECTED", "CANCELED", "BACKEND", "OTHER")
 
 
 @dataclass
@@ -49,6 +56,29 @@ class ModelStats:
     compute_infer: Duration = field(default_factory=Duration)
     compute_output: Duration = field(default_factory=Duration)
     batches: dict[int, BatchStats] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAILURE_REASONS, 0))
+    rejected_queue_full: int = 0
+    timed_out: int = 0
+    request_seconds: Histogram = field(default_factory=Histogram)
+    queue_seconds: Histogram = field(default_factory=Histogram)
+    compute_seconds: Histogram = field(default_factory=Histogram)
+    batch_size: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
+
+    def record_success(self, ns: int) -> None:
+        """A request finished well after ``ns`` nanoseconds end to end."""
+        self.success.add(ns)
+        self.request_seconds.observe(ns / 1e9)
+
+    def record_failure(self, ns: int, reason: str) -> None:
+        """A request that reached this version failed; ``reason`` is one of FAILURE_REASONS."""
+        self.fail.add(ns)
+        self.failures[reason] += 1
+        self.request_seconds.observe(ns / 1e9)
+
+    def record_queue(self, ns: int) -> None:
+        """A request left the queue after ``ns`` nanoseconds."""
+        self.queue.add(ns)
+        self.queue_seconds.observe(ns / 1e9)
 
     def record_execution(self, batch_size: int, requests: int, input_ns: int, infer_ns: int,
                          output_ns: int) -> None:
@@ -59,6 +89,8 @@ class ModelStats:
         self.compute_input.add(input_ns * requests, requests)
         self.compute_infer.add(infer_ns * requests, requests)
         self.compute_output.add(output_ns * requests, requests)
+        self.compute_seconds.observe((input_ns + infer_ns + output_ns) / 1e9)
+        self.batch_size.observe(batch_size)
         stats = self.batches.setdefault(batch_size, BatchStats())
         stats.compute_input.add(input_ns)
         stats.compute_infer.add(infer_ns)

@@ -39,6 +39,7 @@ class InferRequest:
     inputs: list[InputTensor] = field(default_factory=list)
     outputs: list[RequestedOutput] = field(default_factory=list)
     received_ns: int = 0
+    trace: Any = None  # a tracing.RequestTrace when tracing is on
 
 
 @dataclass

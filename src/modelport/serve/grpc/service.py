@@ -122,9 +122,27 @@ class InferenceService:
 
     async def model_infer(self, request: Any, context: Any) -> Any:
         received = time.perf_counter_ns()
-        infer_request = codec.decode_infer(request)
-        infer_request.received_ns = received
-        return codec.encode_infer(await self.core.infer(infer_request))
+        if not self.core.tracing.enabled:
+            infer_request = codec.decode_infer(request)
+            infer_request.received_ns = received
+            return codec.encode_infer(await self.core.infer(infer_request))
+        metadata = {m.key: str(m.value) for m in context.invocation_metadata() or ()}
+        trace = self.core.tracing.start_request(metadata, "grpc")
+        assert trace is not None
+        try:
+            span = trace.child("decode")
+            infer_request = codec.decode_infer(request)
+            span.end()
+            infer_request.received_ns, infer_request.trace = received, trace
+            response = await self.core.infer(infer_request)
+            span = trace.child("encode")
+            message = codec.encode_infer(response)
+            span.end()
+        except Exception as exc:
+            trace.finish(request.model_name, request.model_version, str(exc))
+            raise
+        trace.finish(response.model_name, response.model_version)
+        return message
 
     async def model_stream_infer(self, requests: AsyncIterator[Any],
                                  context: Any) -> AsyncIterator[Any]:

@@ -12,6 +12,7 @@ from modelport.errors import InvalidInput, ModelNotFound, ModelNotReady
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.http import codec
+from modelport.serve.tracing import RequestTrace
 
 
 @dataclass
@@ -131,16 +132,37 @@ class Router:
 
     async def infer(self, req: Request, name: str, version: str) -> Reply:
         """POST .../infer: JSON or binary in, JSON or binary out."""
+        if not self.core.tracing.enabled:
+            return await self._infer(req, name, version, None)
+        trace = self.core.tracing.start_request(req.headers, "http")
+        assert trace is not None
+        try:
+            reply = await self._infer(req, name, version, trace)
+        except Exception as exc:
+            trace.finish(name, version, str(exc))
+            raise
+        trace.finish(name, version)
+        return reply
+
+    async def _infer(self, req: Request, name: str, version: str,
+                     trace: RequestTrace | None) -> Reply:
         raw_length = req.headers.get("inference-header-content-length")
         header_length = _header_length(raw_length)
         config = self.core.manager.get(name, version).config  # 404 before any decoding error
+        span = trace.child("decode") if trace is not None else None
         if header_length == 0:
             request = codec.decode_raw_single(req.body, config, name, version)
         else:
             request = codec.decode_infer(req.body, header_length, name, version)
+        if span is not None:
+            span.end()
+        request.trace = trace
         response = await self.core.infer(request)
+        span = trace.child("encode") if trace is not None else None
         binary_default = bool(request.parameters.get("binary_data_output", False))
         body, length = codec.encode_infer(response, binary_default)
+        if span is not None:
+            span.end()
         if length is None:
             return Reply(200, body)
         return Reply(200, body, "application/octet-stream", length)
@@ -152,3 +174,17 @@ def _header_length(raw: str | None) -> int | None:
     if not raw.strip().isdigit():
         raise InvalidInput(f"Inference-Header-Content-Length '{raw}' is not a number")
     return int(raw)
+
+
+class PathRouter:
+    """Only fixed GET paths (the metrics port serves /metrics and nothing else)."""
+
+    def __init__(self, routes: dict[str, Callable[[Request], Awaitable[Reply]]]) -> None:
+        self.routes = routes
+
+    async def dispatch(self, req: Request) -> Reply:
+        """Route one request."""
+        handler = self.routes.get(req.path) if req.method == "GET" else None
+        if handler is None:
+            raise ModelNotFound(f"no route for {req.method} {req.path}")
+        return await handler(req)
