@@ -59,6 +59,9 @@ def run_job(job: Job, backend: Backend | None = None) -> dict[str, Any]:
         result["scenario"] = run_scenario(backend, job, emit)
     else:
         result["measurements"] = [measure_batch(backend, job, bs) for bs in job.batch_sizes]
+    late = backend.late_notes()
+    if late:
+        result["info"]["notes"] = "; ".join(n for n in (info.notes, late) if n)
     backend.close()
     result["peak_rss_mib"] = peak_rss_mib()
     result["load_average_after"] = load_average()[0]

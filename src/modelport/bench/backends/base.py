@@ -63,3 +63,7 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most runtimes need nothing
         """Release the runtime's resources."""
+
+    def late_notes(self) -> str:
+        """What the runtime learned while running (e.g. recompilations); empty by default."""
+        return ""

@@ -121,3 +121,12 @@ class TorchCompileBackend(TorchEagerBackend):
         return BackendInfo(
             self.name, self.torch.__version__, "cpu", precision, options.threads, "inductor"
         )
+
+    def late_notes(self) -> str:
+        """Graph breaks and recompilations, which make compiled code fall back to eager."""
+        counters: Any = importlib.import_module("torch._dynamo.utils").counters
+        breaks = sum(counters["graph_break"].values())
+        graphs = counters["stats"].get("unique_graphs", 0)
+        if not breaks:
+            return f"{graphs} compiled graph(s), no graph break"
+        return f"{graphs} compiled graphs, {breaks} graph breaks: partly eager"

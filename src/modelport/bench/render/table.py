@@ -76,6 +76,9 @@ def print_result(result: BenchResult, console: Console | None = None) -> None:
         console.print(remote_table(result))
     else:
         console.print(local_table(result))
+    notes = {r.runtime: r.notes for r in result.rows if r.notes}
+    for runtime, note in notes.items():
+        console.print(f"[dim]{runtime}: {escape(note)}[/]", highlight=False)
     for s in result.skipped:
         console.print(f"[yellow]skipped[/] {s.runtime}: {escape(s.reason)}", highlight=False)
     for w in result.warnings:
