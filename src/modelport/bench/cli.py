@@ -52,29 +52,57 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("target", nargs="*", metavar="MODEL", help="model, or: compare A.json B.json")
     g = p.add_argument_group("runtimes and measurement")
-    g.add_argument("--runtime", "-r", default="", help="runtimes, e.g. onnxruntime,openvino@fp32")
+    g.add_argument(
+        "--runtime",
+        "-r",
+        default="",
+        metavar="LIST",
+        help="runtimes, e.g. onnxruntime,openvino@fp32",
+    )
     g.add_argument("--list-runtimes", action="store_true", help="show runtimes and why not")
-    g.add_argument("--batch-size", "-b", type=int_list, default=(1,), help="e.g. 1,8")
-    g.add_argument("--threads", type=int, default=0, help="intra-op threads (default: all cores)")
-    g.add_argument("--warmup", type=int, default=5, help="unrecorded calls (default 5)")
-    g.add_argument("--min-count", type=int, default=10, help="minimum measured calls (10)")
-    g.add_argument("--min-duration", type=float, default=2.0, help="minimum seconds (2)")
-    g.add_argument("--max-duration", type=float, default=60.0, help="cap once min-count is met")
-    g.add_argument("--seq-len", type=int, default=16, help="dynamic non-batch dimensions (16)")
-    g.add_argument("--timeout", type=float, default=900.0, help="seconds per runtime process")
+    g.add_argument(
+        "--batch-size", "-b", type=int_list, default=(1,), metavar="LIST", help="e.g. 1,8"
+    )
+    g.add_argument(
+        "--threads", type=int, default=0, metavar="N", help="intra-op threads (default: all cores)"
+    )
+    g.add_argument(
+        "--warmup", type=int, default=5, metavar="N", help="unrecorded calls (default 5)"
+    )
+    g.add_argument(
+        "--min-count", type=int, default=10, metavar="N", help="minimum measured calls (10)"
+    )
+    g.add_argument(
+        "--min-duration", type=float, default=2.0, metavar="S", help="minimum seconds (2)"
+    )
+    g.add_argument("--max-duration", type=float, default=60.0, metavar="S", help="cap (60)")
+    g.add_argument(
+        "--seq-len", type=int, default=16, metavar="N", help="dynamic non-batch dimensions (16)"
+    )
+    g.add_argument(
+        "--timeout", type=float, default=900.0, metavar="S", help="seconds per runtime process"
+    )
     s = p.add_argument_group("MLPerf LoadGen scenarios")
     s.add_argument("--scenario", choices=_SCENARIOS, help="run an MLPerf scenario")
     s.add_argument("--mlperf-compliant", action="store_true", help="official durations/counts")
-    s.add_argument("--scenario-duration", type=float, default=10.0, help="seconds (10)")
-    s.add_argument("--target-qps", type=float, help="Server scenario arrival rate")
-    s.add_argument("--target-latency-ms", type=float, help="Server scenario p99 bound")
-    s.add_argument("--samples-per-query", type=int, default=8, help="MultiStream (8)")
+    s.add_argument(
+        "--scenario-duration", type=float, default=10.0, metavar="S", help="seconds (10)"
+    )
+    s.add_argument("--target-qps", type=float, metavar="QPS", help="Server scenario arrival rate")
+    s.add_argument(
+        "--target-latency-ms", type=float, metavar="MS", help="Server scenario p99 bound"
+    )
+    s.add_argument("--samples-per-query", type=int, default=8, metavar="N", help="MultiStream (8)")
     r = p.add_argument_group("remote server (Open Inference Protocol)")
     r.add_argument("--url", help="http://HOST:PORT or grpc://HOST:PORT")
-    r.add_argument("--model", dest="remote_model", help="model name on the server")
-    r.add_argument("--concurrency", type=int_list, help="concurrency levels (default 1,4,16)")
-    r.add_argument("--request-rate", type=float_list, help="requests/s levels instead")
-    r.add_argument("--duration", type=float, default=5.0, help="seconds per level (5)")
+    r.add_argument("--model", dest="remote_model", metavar="NAME", help="model name on the server")
+    r.add_argument(
+        "--concurrency", type=int_list, metavar="LIST", help="concurrency levels (default 1,4,16)"
+    )
+    r.add_argument(
+        "--request-rate", type=float_list, metavar="LIST", help="requests/s levels instead"
+    )
+    r.add_argument("--duration", type=float, default=5.0, metavar="S", help="seconds per level (5)")
     r.add_argument("--binary", action="store_true", help="binary tensor extension (HTTP)")
     o = p.add_argument_group("outputs")
     o.add_argument("--json", nargs="?", const="-", metavar="PATH", help="JSON (stdout if no PATH)")
