@@ -98,16 +98,30 @@ def measure_batch(backend: Backend, job: Job, batch_size: int) -> dict[str, Any]
     }
 
 
+def one_line(message: str, limit: int = 300) -> str:
+    """A runtime's (often multi-line) error message as one line for the table's footnotes.
+
+    Lines that only locate the error in a runtime's C++ sources are dropped.
+    """
+    parts = []
+    for line in message.splitlines():
+        line = line.split("Exception from src/")[0].strip()
+        if line and not line.startswith("Check '"):
+            parts.append(line)
+    text = " | ".join(parts)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def main(argv: list[str]) -> int:
     """Run the job file named in argv; the exit code is 0 even when the runtime is unavailable."""
     job = Job.loads(Path(argv[0]).read_text())
     try:
         result = run_job(job)
     except RuntimeUnavailable as exc:
-        result = {"runtime": job.runtime, "unavailable": str(exc)}
+        result = {"runtime": job.runtime, "unavailable": one_line(str(exc))}
     except Exception as exc:  # any runtime failure is reported to the parent, not raised
         traceback.print_exc()
-        result = {"runtime": job.runtime, "error": f"{type(exc).__name__}: {exc}"}
+        result = {"runtime": job.runtime, "error": one_line(f"{type(exc).__name__}: {exc}")}
     job.result_path().write_text(json.dumps(result))
     return 0
 

@@ -69,3 +69,12 @@ def test_missing_package_gives_one_line_hint(monkeypatch: pytest.MonkeyPatch) ->
     assert "modelport_no_such_module not installed" in reason
     assert "modelport[ghost]" in reason
     assert "\n" not in reason
+
+
+def test_runtime_errors_become_one_line() -> None:
+    """Multi-line runtime errors are joined, C++ source locations dropped, length bounded."""
+    from modelport.bench.worker import one_line
+
+    message = "cannot read: Exception from src/core.cpp:84:\nCheck 'false' failed\nNo rule for Foo\n"
+    assert one_line(message) == "cannot read: | No rule for Foo"
+    assert len(one_line("x" * 1000)) == 300

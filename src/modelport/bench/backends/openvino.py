@@ -46,7 +46,10 @@ class OpenVinoBackend(Backend):
         ov: Any = importlib.import_module("openvino")
 
         self.core = ov.Core()
-        self.model = self.core.read_model(str(model))
+        try:
+            self.model = self.core.read_model(str(model))
+        except RuntimeError as exc:
+            raise RuntimeUnavailable(f"OpenVINO cannot read this model: {exc}") from exc
         self.output_names = [o.get_any_name() for o in self.model.outputs]
         self.config = {"INFERENCE_NUM_THREADS": str(options.threads)}
         if options.precision != "auto":
