@@ -75,6 +75,6 @@ def test_runtime_errors_become_one_line() -> None:
     """Multi-line runtime errors are joined, C++ source locations dropped, length bounded."""
     from modelport.bench.worker import one_line
 
-    message = "cannot read: Exception from src/core.cpp:84:\nCheck 'false' failed\nNo rule for Foo\n"
+    message = "cannot read: Exception from src/a.cpp:84:\nCheck 'false' failed\nNo rule for Foo\n"
     assert one_line(message) == "cannot read: | No rule for Foo"
     assert len(one_line("x" * 1000)) == 300
