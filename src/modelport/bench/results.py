@@ -46,6 +46,22 @@ class Row:
     details: dict[str, Any] | None = None  # scenario or remote specifics
 
 
+def flat_details(row: Row) -> dict[str, Any]:
+    """The row's scenario or remote details as flat scalar columns (``server.queue_ms``).
+
+    LoadGen's summary text and error samples are left out: they do not fit a cell.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in (row.details or {}).items():
+        if isinstance(value, dict):
+            for sub, inner in value.items():
+                if isinstance(inner, (int, float, str, bool)):
+                    flat[f"{key}.{sub}"] = inner
+        elif isinstance(value, (int, float, bool)) or (isinstance(value, str) and key != "summary"):
+            flat[key] = value
+    return flat
+
+
 @dataclass
 class Skipped:
     """A runtime that did not run, and why."""

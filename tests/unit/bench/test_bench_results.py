@@ -74,3 +74,34 @@ def test_row_key_names_the_level_of_a_sweep() -> None:
     """Remote rows are told apart by their concurrency level."""
     row = Row("http json", details={"level": "concurrency", "value": 4.0})
     assert row_key(row) == "http json b1 concurrency=4"
+
+
+def remote_sample() -> BenchResult:
+    """A remote result with one level and a server breakdown."""
+    details = {
+        "level": "concurrency", "value": 4.0, "requests": 120, "errors": 1,
+        "error_samples": ["HTTP 503"], "requests_per_second": 60.0,
+        "server": {"success": 120, "queue_ms": 0.5, "compute_ms": 9.5},
+    }  # fmt: skip
+    row = Row("http json", device="remote", count=120, p50_ms=10.0, details=details)
+    return BenchResult("mlp", mode="remote", config={"url": "http://127.0.0.1:1"}, rows=[row])
+
+
+def test_remote_details_flatten_into_csv_and_html() -> None:
+    """Levels, errors and the server's queue/compute breakdown become columns."""
+    header, line = to_csv(remote_sample()).splitlines()
+    assert "server.queue_ms" in header and "errors" in header and "error_samples" not in header
+    assert line.endswith("0.5,9.5")
+    assert "<th>server.compute_ms</th>" in render_html(remote_sample())
+
+
+def test_remote_table_shows_server_breakdown() -> None:
+    """The terminal table of a remote run shows level, errors and server times."""
+    from rich.console import Console
+
+    from modelport.bench.render.table import print_result
+
+    console = Console(record=True, width=250)
+    print_result(remote_sample(), console)
+    text = console.export_text()
+    assert "c=4" in text and "server queue ms" in text and "9.5" in text

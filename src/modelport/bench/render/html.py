@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from modelport.bench.render.csvout import COLUMNS
-from modelport.bench.results import BenchResult
+from modelport.bench.results import BenchResult, flat_details
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -19,19 +19,30 @@ th{background:#f3f3f3}td.num{text-align:right}.flag{color:#b00;font-weight:bold}
 """
 
 
+def _cell(value: object, flag: bool = False) -> str:
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f'<td class="{"flag" if flag else "num"}">{html.escape(text)}</td>'
+
+
 def _rows_table(result: BenchResult) -> str:
-    cols = [c for c in COLUMNS if c not in ("load_average_before", "load_average_after")]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    skip = ("load_average_before", "load_average_after", "notes")
+    cols = [c for c in COLUMNS if c not in skip]
+    extra: list[str] = []
+    for row in result.rows:
+        extra.extend(k for k in flat_details(row) if k not in extra)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols + extra)
     body = []
     for row in result.rows:
-        cells = []
-        for c in cols:
-            value = getattr(row, c)
-            text = f"{value:.4g}" if isinstance(value, float) else str(value)
-            cls = "flag" if c == "agrees" and value is False else "num"
-            cells.append(f'<td class="{cls}">{html.escape(text)}</td>')
+        details = flat_details(row)
+        cells = [_cell(getattr(row, c), c == "agrees" and row.agrees is False) for c in cols]
+        cells += [_cell(details.get(k, "")) for k in extra]
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    notes = "".join(
+        f"<li>{html.escape(r.runtime)}: {html.escape(r.notes)}</li>"
+        for r in {r.runtime: r for r in result.rows if r.notes}.values()
+    )
+    table = f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return table + (f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "")
 
 
 def _images(result: BenchResult) -> str:
