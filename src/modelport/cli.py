@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "modelport.runtime.cli",
     "modelport.probe.cli",
     "modelport.bench.cli",
+    "modelport.doctor.cli",
 )
 
 

@@ -1,9 +1,9 @@
 """Complete a model's config from its ONNX graph, the way Triton's ONNX Runtime backend does.
 
 Missing inputs, outputs, datatypes and dims are read from the graph; when the config lists no
-tensors and every graph tensor has a dynamic first dimension, batching is turned on with
-DEFAULT_MAX_BATCH_SIZE and an empty dynamic_batching block. Tensors the config does list are
-checked against the graph.
+tensors and every graph tensor has a dynamic first dimension (followed by at least one more),
+batching is turned on with DEFAULT_MAX_BATCH_SIZE and an empty dynamic_batching block. Tensors
+the config does list are checked against the graph.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from modelport.datatypes import BY_ONNX
 from modelport.errors import ModelConfigError
+from modelport.runtime import is_known, reads_onnx
 from modelport.serve.grpc.proto import model_config_pb2
 
 DEFAULT_MAX_BATCH_SIZE = 8
@@ -82,7 +83,7 @@ def complete(msg: Any, model_name: str, model_path: Path) -> Any:
         msg.platform = "onnxruntime_onnx"
     if not msg.backend and msg.platform == "onnxruntime_onnx":
         msg.backend = "onnxruntime"
-    if msg.backend not in ("onnxruntime", "fake") or msg.platform not in ("", "onnxruntime_onnx"):
+    if not is_known(msg.backend) or msg.platform not in ("", "onnxruntime_onnx"):
         raise ModelConfigError(
             f"model '{model_name}': platform '{msg.platform}' / backend '{msg.backend}' is not "
             "supported; modelport serves ONNX models (platform: \"onnxruntime_onnx\")"
@@ -93,7 +94,7 @@ def complete(msg: Any, model_name: str, model_path: Path) -> Any:
         group = msg.instance_group.add()
         group.name, group.count = f"{model_name}_0", 1
         group.kind = model_config_pb2.ModelInstanceGroup.Kind.Value("KIND_CPU")
-    if msg.backend == "fake":
+    if not reads_onnx(msg.backend):
         return msg
     inputs, outputs = read_signature(model_path)
     if not msg.input and not msg.output and msg.max_batch_size == 0 and _all_batchable(
@@ -109,7 +110,21 @@ def complete(msg: Any, model_name: str, model_path: Path) -> Any:
 
 
 def _all_batchable(tensors: list[GraphTensor]) -> bool:
-    return bool(tensors) and all(t.dims and t.dims[0] == -1 for t in tensors)
+    return bool(tensors) and all(_batchable(t) for t in tensors)
+
+
+def _batchable(t: GraphTensor) -> bool:
+    # A [batch]-only tensor would need Triton's `reshape: { shape: [] }` (config dims [1] over a
+    # rank-1 graph tensor), which modelport does not implement: ONNX Runtime rejects the rank.
+    return len(t.dims) >= 2 and t.dims[0] == -1
+
+
+def _not_batchable(model: str, kind: str, t: GraphTensor) -> ModelConfigError:
+    return ModelConfigError(
+        f"model '{model}': max_batch_size > 0 but {kind} '{t.name}' has graph dims "
+        f"{list(t.dims)}; batching needs a dynamic first dimension followed by at least one "
+        "more (set max_batch_size: 0 to serve it unbatched)"
+    )
 
 
 def _merge(model: str, listed: Any, graph: list[GraphTensor], batching: bool, kind: str) -> None:
@@ -125,11 +140,8 @@ def _merge(model: str, listed: Any, graph: list[GraphTensor], batching: bool, ki
         _check(model, entry, found, batching, kind)
     if not listed:
         for t in graph:
-            if batching and (not t.dims or t.dims[0] != -1):
-                raise ModelConfigError(
-                    f"model '{model}': max_batch_size > 0 but {kind} '{t.name}' has no dynamic "
-                    f"first dimension (graph dims {list(t.dims)})"
-                )
+            if batching and not _batchable(t):
+                raise _not_batchable(model, kind, t)
             item = listed.add()
             item.name = t.name
             item.data_type = model_config_pb2.DataType.Value(t.config_type)
@@ -137,6 +149,8 @@ def _merge(model: str, listed: Any, graph: list[GraphTensor], batching: bool, ki
 
 
 def _check(model: str, entry: Any, found: GraphTensor, batching: bool, kind: str) -> None:
+    if batching and not _batchable(found):
+        raise _not_batchable(model, kind, found)
     config_type = model_config_pb2.DataType.Name(entry.data_type)
     if entry.data_type == 0:
         entry.data_type = model_config_pb2.DataType.Value(found.config_type)

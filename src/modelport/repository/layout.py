@@ -54,10 +54,11 @@ class Repository:
             raise RepositoryError(f"model repository '{root}' is not a folder")
 
     def model_names(self) -> list[str]:
-        """Names of the model folders, sorted."""
+        """Names of the model folders, sorted (symlinks out of the repository are not models)."""
         return sorted(
             p.name for p in self.root.iterdir()
-            if p.is_dir() and _NAME.match(p.name) and not p.name.startswith(".")
+            if _NAME.match(p.name) and not p.name.startswith(".")
+            and p.resolve().parent == self.root and p.is_dir()
         )
 
     def source(self, name: str) -> ModelSource:

@@ -10,6 +10,7 @@ from modelport.errors import ModelLoadError
 from modelport.repository import autocomplete, pbtxt
 from modelport.repository.config import ModelConfig
 from modelport.repository.layout import ModelSource, Repository
+from modelport.runtime import reads_onnx
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def resolve(repository: Repository, name: str, override: Any = None) -> Resolved
     policy = pbtxt.version_policy(msg)
     available = [
         v for v in source.versions
-        if msg.backend == "fake" or (source.versions[v] / filename).exists()
+        if not reads_onnx(msg.backend or "onnxruntime") or (source.versions[v] / filename).exists()
     ]
     selected = policy.select(available)
     if not selected:

@@ -30,6 +30,8 @@ class ServerConfig:
         intra_op_threads: ONNX Runtime threads per instance; 0 shares the cores out.
         cache_dir: optimized-model cache; None disables it.
         drain_timeout_s: how long an unloaded version may finish in-flight work.
+        debug_endpoints: serve /v2/debug/... (allocation tracing, per-version memory); they
+            need the control token when one is set.
     """
 
     model_repository: Path | None = None
@@ -48,6 +50,7 @@ class ServerConfig:
     cache_dir: Path | None = None
     drain_timeout_s: float = 30.0
     log_level: str = "info"
+    debug_endpoints: bool = False
 
     def __post_init__(self) -> None:
         if self.model_control_mode not in CONTROL_MODES:

@@ -88,6 +88,16 @@ class InferenceCore:
             for v in sorted(self.manager.models[n].live)
         ]
 
+    def memory_by_version(self) -> list[dict[str, Any]]:
+        """What each live version took at load: RSS growth and load time."""
+        return [
+            {"name": name, "version": str(v), "rss_delta_bytes": mv.rss_delta_bytes,
+             "load_seconds": mv.load_seconds, "loaded_at": mv.loaded_at,
+             "instances": mv.config.instance_count}
+            for name, state in sorted(self.manager.models.items())
+            for v, mv in sorted(state.live.items())
+        ]
+
     async def infer(self, request: InferRequest) -> InferResponse:
         """Validate, queue, run and package one request.
 

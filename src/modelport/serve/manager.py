@@ -116,8 +116,13 @@ class ModelManager:
                 self.models.pop(name, None)
             raise
         except ModelportError as exc:
-            state.reason = str(exc)
-            log.error("model '%s' cannot load: %s", name, exc)
+            # A bad file in a new version folder is that version's failure (Triton's index
+            # shows it on the version's row); a bad config with nothing new is the model's.
+            new = _new_versions(repository, name, config_override, state.live)
+            state.failed = dict.fromkeys(new, str(exc))
+            state.reason = "" if new else str(exc)
+            what = f"version {', '.join(map(str, new))} failed to load" if new else "cannot load"
+            log.error("model '%s' %s: %s", name, what, exc)
             raise ModelLoadError(f"failed to load '{name}': {exc}") from None
         live = dict(state.live)
         failed: dict[int, str] = {}
@@ -156,10 +161,12 @@ class ModelManager:
         state.live, state.failed, state.reason, state.unloaded = live, failed, "", False
         for old in retired:
             self._retire(old)
-        if not live:
-            reason = "; ".join(failed.values()) or "no version could be loaded"
+        if failed or not live:
+            # The caller (an explicit load request) must hear about a failed version even
+            # when an older one keeps serving.
+            reason = "; ".join(f"version {v}: {why}" for v, why in sorted(failed.items()))
             if not failed:
-                state.reason = reason
+                state.reason = reason = "no version could be loaded"
             raise ModelLoadError(f"failed to load '{name}': {reason}")
 
     async def unload(self, name: str) -> None:
@@ -225,6 +232,21 @@ class ModelManager:
                 self._retire(version)
             state.live = {}
         await self.wait_drained()
+
+
+def _new_versions(repository: Repository, name: str, override: Any,
+                  live: dict[int, ModelVersion]) -> list[int]:
+    """Versions the policy selects that are not live; [] when even that cannot be read."""
+    try:
+        source = repository.source(name)
+        msg = override if override is not None else repository.read_config(source)
+        filename = msg.default_model_filename or "model.onnx"
+        available = [v for v, path in source.versions.items()
+                     if msg.backend == "fake" or (path / filename).exists()]
+        selected = pbtxt.version_policy(msg).select(available)
+    except (ModelportError, OSError):
+        return []
+    return [v for v in selected if v not in live]
 
 
 def parse_config_override(raw: str) -> Any:

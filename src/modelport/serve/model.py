@@ -11,7 +11,7 @@ from typing import Any
 
 from modelport.errors import ModelLoadError, ModelportError
 from modelport.repository.config import ModelConfig
-from modelport.runtime import RuntimeSettings, get_backend
+from modelport.runtime import RuntimeSettings, get_backend, reads_onnx
 from modelport.runtime.base import Instance
 from modelport.serve.memory import rss_bytes
 from modelport.serve.scheduler import Scheduler
@@ -67,7 +67,7 @@ class ModelVersion:
 def _create_instances(config: ModelConfig, path: Path,
                       settings: RuntimeSettings) -> list[Instance]:
     model_file = path / config.default_model_filename
-    if config.backend != "fake" and not model_file.is_file():
+    if reads_onnx(config.backend) and not model_file.is_file():
         raise ModelLoadError(f"model file {model_file} is missing")
     backend = get_backend(config.backend)
     instances: list[Instance] = []

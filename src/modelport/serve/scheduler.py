@@ -3,8 +3,9 @@
 A free instance takes what is queued at once, so a lone request never waits. Requests that
 arrive while instances are busy accumulate and leave together as one batch along the first
 dimension (only requests whose non-batch shapes agree are merged, in arrival order). When
-``max_queue_delay_microseconds`` is set and another instance is busy, a batch below its target
-size waits up to that delay for more requests.
+``max_queue_delay_microseconds`` is set and requests have been overlapping recently (one
+arrived while others were queued or running, within CONTENTION_WINDOW_NS), a batch below its
+target size waits up to that delay for more; a sequential client never sees the delay.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from modelport.runtime.base import Instance
 from modelport.serve.stats import ModelStats
 from modelport.serve.tracing import RequestTrace
 from modelport.serve.validate import Checked
+
+
+CONTENTION_WINDOW_NS = 1_000_000_000
 
 
 class _Pending:
@@ -56,6 +60,7 @@ class Scheduler:
         self.queued_items = 0
         self.busy = 0
         self.closed = False
+        self._contended_ns = -CONTENTION_WINDOW_NS
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -93,6 +98,8 @@ class Scheduler:
                 "requests queued; retry later or raise max_queue_size"
             )
         pending = _Pending(checked, self._loop.create_future(), trace)
+        if self.busy or self.queue:
+            self._contended_ns = pending.enqueued_ns
         timeout_us = timeout_us if (timeout_us and self.policy.allow_timeout_override) else (
             self.policy.default_timeout_us
         )
@@ -124,7 +131,8 @@ class Scheduler:
             while not self.queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            if self.delay_ns and self.busy > 0 and self.queued_items < self.target:
+            if self.delay_ns and self.queued_items < self.target and (
+                    time.perf_counter_ns() - self._contended_ns < CONTENTION_WINDOW_NS):
                 await self._linger()
             batch = self._take()
             if not batch:

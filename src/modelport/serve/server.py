@@ -18,6 +18,7 @@ from modelport.serve.config import ServerConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.manager import ModelManager
+from modelport.serve.memdebug import MemoryDebugger
 from modelport.serve.poller import RepositoryPoller
 from modelport.serve.tracing import Tracing
 
@@ -104,7 +105,8 @@ class Server:
 
         assert self.core is not None
         limit = self.config.max_request_bytes
-        app = HttpApp(Router(self.core, control, self._extra_routes()), limit)
+        debug = MemoryDebugger() if self.config.debug_endpoints else None
+        app = HttpApp(Router(self.core, control, self._extra_routes(), debug), limit)
         server, task, port = await _serve_asgi(app, self.config.http_address,
                                                self.config.http_port)
         self._http, self._http_task, self.http_port = server, task, port

@@ -36,7 +36,8 @@ class HttpApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             body = await self._read_body(headers, receive)
-            request = Request(scope["method"], scope["path"], headers, body)
+            request = Request(scope["method"], scope["path"], headers, body,
+                              scope.get("query_string", b"").decode("latin-1"))
             reply = await self.router.dispatch(request)
         except InferenceError as exc:
             reply = error_reply(exc.http_status, str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 
@@ -12,6 +13,7 @@ from modelport.errors import InvalidInput, ModelNotFound, ModelNotReady
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.http import codec
+from modelport.serve.memdebug import MemoryDebugger
 from modelport.serve.tracing import RequestTrace
 
 
@@ -23,6 +25,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: str = ""
 
 
 @dataclass
@@ -47,10 +50,12 @@ class Router:
     """Matches /v2/... paths and calls the core; unknown paths get 404 with an error body."""
 
     def __init__(self, core: InferenceCore, control: ModelControl,
-                 extra: dict[str, Callable[[Request], Awaitable[Reply]]] | None = None) -> None:
+                 extra: dict[str, Callable[[Request], Awaitable[Reply]]] | None = None,
+                 debug: MemoryDebugger | None = None) -> None:
         self.core = core
         self.control = control
         self.extra = extra or {}
+        self.debug = debug
         self._model_routes: dict[tuple[str, str], Handler] = {
             ("GET", ""): self.model_metadata,
             ("GET", "ready"): self.model_ready,
@@ -91,6 +96,34 @@ class Router:
             return await handler(req, name, version) if handler else None
         if parts[:1] == ["repository"] and post:
             return await self._repository(req, parts[1:])
+        if parts[:1] == ["debug"] and self.debug is not None:
+            self.control.authorize(req.headers.get("authorization"))
+            return self._debug(req, parts[1:])
+        return None
+
+    def _debug(self, req: Request, parts: list[str]) -> Reply | None:
+        debug = self.debug
+        assert debug is not None
+        query = {k: v[-1] for k, v in parse_qs(req.query).items()}
+        if parts == ["models"] and req.method == "GET":
+            return _json(self.core.memory_by_version())
+        if parts[:1] != ["memory"]:
+            return None
+        action = parts[1] if len(parts) == 2 else "status"
+        try:
+            if action == "status" and req.method == "GET":
+                return _json(debug.status())
+            if action == "start" and req.method == "POST":
+                return _json(debug.start(int(query.get("frames", "10"))))
+            if action == "snapshot" and req.method == "POST":
+                return _json(debug.snapshot())
+            if action == "stop" and req.method == "POST":
+                return _json(debug.stop())
+            if action == "diff" and req.method == "GET":
+                return _json(debug.diff(int(query["from"]), int(query["to"]),
+                                        int(query.get("top", "20"))))
+        except (KeyError, ValueError) as exc:
+            raise InvalidInput(f"bad debug query {req.query!r}: {exc}") from None
         return None
 
     async def _repository(self, req: Request, parts: list[str]) -> Reply | None:

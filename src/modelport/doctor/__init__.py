@@ -1,0 +1,1 @@
+"""``modelport doctor``: diagnose a running server from the outside."""
