@@ -26,8 +26,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, timeout_s: float = 120.0, proc: subprocess.Popen[bytes] | None = None,
-              ) -> None:
+def wait_http(
+    url: str,
+    timeout_s: float = 120.0,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> None:
     """Poll ``url`` until it answers 200."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -43,12 +46,17 @@ def wait_http(url: str, timeout_s: float = 120.0, proc: subprocess.Popen[bytes] 
 
 
 @contextmanager
-def process(command: Sequence[str], ready_url: str, env: dict[str, str] | None = None,
-            log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    command: Sequence[str],
+    ready_url: str,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server process until the block ends."""
     out = log.open("wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(list(command), stdout=out, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        list(command), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
     try:
         wait_http(ready_url, proc=proc)
         yield proc
@@ -62,12 +70,29 @@ def process(command: Sequence[str], ready_url: str, env: dict[str, str] | None =
             out.close()  # type: ignore[union-attr]
 
 
-def modelport_server(repo: Path, *flags: str, log: Path | None = None,
-                     ) -> tuple[Any, int, int]:
+def modelport_server(
+    repo: Path,
+    *flags: str,
+    log: Path | None = None,
+) -> tuple[Any, int, int]:
     """A `modelport serve` process on free ports: (context, http_port, grpc_port)."""
     http, grpc = free_port(), free_port()
-    command = [sys.executable, "-m", "modelport", "serve", str(repo), "--http-port", str(http),
-               "--grpc-port", str(grpc), "--metrics-port", "-1", "--log-level", "warning", *flags]
+    command = [
+        sys.executable,
+        "-m",
+        "modelport",
+        "serve",
+        str(repo),
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc),
+        "--metrics-port",
+        "-1",
+        "--log-level",
+        "warning",
+        *flags,
+    ]
     return process(command, f"http://127.0.0.1:{http}/v2/health/ready", log=log), http, grpc
 
 
@@ -87,8 +112,13 @@ end
 """
 
 
-def wrk(url: str, body: bytes, headers: dict[str, str], connections: int, duration_s: float,
-        ) -> dict[str, float]:
+def wrk(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    connections: int,
+    duration_s: float,
+) -> dict[str, float]:
     """Closed-loop load with wrk (one thread, N connections); returns req/s and percentiles."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -99,25 +129,64 @@ def wrk(url: str, body: bytes, headers: dict[str, str], connections: int, durati
         script = Path(tmp) / "post.lua"
         script.write_text(LUA.format(body=body_path, headers=lines))
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "10s",
-             "-s", str(script), url], capture_output=True, text=True, check=True).stdout
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(duration_s))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     data = json.loads(out.split("WRKJSON ", 1)[1].splitlines()[0])
     seconds = data["duration_us"] / 1e6
-    return {"req_s": data["requests"] / seconds, "p50_ms": data["p50_us"] / 1e3,
-            "p90_ms": data["p90_us"] / 1e3, "p99_ms": data["p99_us"] / 1e3,
-            "errors": data["errors"] + data["non2xx"], "requests": data["requests"]}
+    return {
+        "req_s": data["requests"] / seconds,
+        "p50_ms": data["p50_us"] / 1e3,
+        "p90_ms": data["p90_us"] / 1e3,
+        "p99_ms": data["p99_us"] / 1e3,
+        "errors": data["errors"] + data["non2xx"],
+        "requests": data["requests"],
+    }
 
 
-def oip_bodies(name: str, array: np.ndarray, output: str) -> dict[str, tuple[bytes, dict[str, str]]]:
+def oip_bodies(
+    name: str, array: np.ndarray, output: str
+) -> dict[str, tuple[bytes, dict[str, str]]]:
     """JSON and binary-extension infer bodies for one input array."""
     dtype = {"float32": "FP32", "int64": "INT64"}[str(array.dtype)]
-    as_json = json.dumps({"inputs": [{"name": name, "shape": list(array.shape),
-                                      "datatype": dtype, "data": array.ravel().tolist()}]})
+    as_json = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": name,
+                    "shape": list(array.shape),
+                    "datatype": dtype,
+                    "data": array.ravel().tolist(),
+                }
+            ]
+        }
+    )
     raw = array.tobytes()
-    header = json.dumps({
-        "inputs": [{"name": name, "shape": list(array.shape), "datatype": dtype,
-                    "parameters": {"binary_data_size": len(raw)}}],
-        "outputs": [{"name": output, "parameters": {"binary_data": True}}]}).encode()
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": name,
+                    "shape": list(array.shape),
+                    "datatype": dtype,
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "outputs": [{"name": output, "parameters": {"binary_data": True}}],
+        }
+    ).encode()
     return {
         "http-json": (as_json.encode(), {"Content-Type": "application/json"}),
         "http-binary": (header + raw, {"Inference-Header-Content-Length": str(len(header))}),
@@ -128,8 +197,8 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A plain fixed-width table."""
     cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(lines)
 
 

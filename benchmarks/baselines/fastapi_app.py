@@ -53,8 +53,12 @@ def infer(name: str, request: InferRequest) -> dict[str, Any]:
     }
     results = session.run(None, feed)
     outputs = [
-        {"name": o.name, "shape": list(r.shape), "datatype": NAMES[o.type],
-         "data": r.ravel().tolist()}
-        for o, r in zip(session.get_outputs(), results)
+        {
+            "name": o.name,
+            "shape": list(r.shape),
+            "datatype": NAMES[o.type],
+            "data": r.ravel().tolist(),
+        }
+        for o, r in zip(session.get_outputs(), results, strict=True)
     ]
     return {"model_name": name, "model_version": "1", "outputs": outputs}

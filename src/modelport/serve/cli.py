@@ -61,12 +61,24 @@ def add_parser(subparsers: Any) -> None:
                          help="ONNX Runtime threads per instance (default: cores / instances)")
     runtime.add_argument("--cache-dir", type=Path, default=None,
                          help="optimized-model cache (default ~/.cache/modelport)")
+    net.add_argument("--allow-metrics", type=_boolean, default=True, metavar="BOOL",
+                     help="serve /metrics and keep latency histograms (default true)")
     p.add_argument("--debug-endpoints", action="store_true",
                    help="serve /v2/debug/memory (allocation snapshots and diffs, used by "
                    "'modelport doctor memory') and /v2/debug/models; guarded by the control "
                    "token when one is set")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
+
+
+def _boolean(text: str) -> bool:
+    """Triton-style boolean flag values."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -83,7 +95,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         max_request_bytes=args.max_request_size, control_token=args.control_token,
         intra_op_threads=args.intra_op_threads, cache_dir=args.cache_dir,
         drain_timeout_s=args.drain_timeout, log_level=args.log_level,
-        debug_endpoints=args.debug_endpoints,
+        debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
     )
 
 

@@ -30,6 +30,7 @@ class ServerConfig:
         intra_op_threads: ONNX Runtime threads per instance; 0 shares the cores out.
         cache_dir: optimized-model cache; None disables it.
         drain_timeout_s: how long an unloaded version may finish in-flight work.
+        allow_metrics: serve /metrics and keep latency histograms (Triton's --allow-metrics).
         debug_endpoints: serve /v2/debug/... (allocation tracing, per-version memory); they
             need the control token when one is set.
     """
@@ -51,6 +52,7 @@ class ServerConfig:
     drain_timeout_s: float = 30.0
     log_level: str = "info"
     debug_endpoints: bool = False
+    allow_metrics: bool = True
 
     def __post_init__(self) -> None:
         if self.model_control_mode not in CONTROL_MODES:

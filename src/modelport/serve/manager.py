@@ -56,8 +56,9 @@ class ModelManager:
     """Owns every loaded model version; all methods run on the server's event loop."""
 
     def __init__(self, repository: Repository, settings: RuntimeSettings,
-                 drain_timeout_s: float = 30.0) -> None:
+                 drain_timeout_s: float = 30.0, histograms: bool = True) -> None:
         self.repository = repository
+        self.histograms = histograms
         self.settings = settings
         self.drain_timeout_s = drain_timeout_s
         self.models: dict[str, ModelState] = {}
@@ -138,7 +139,8 @@ class ModelManager:
             started = time.perf_counter()
             try:
                 live[version] = await ModelVersion.load(
-                    view, msg, version, source.versions[version], fingerprint, self.settings)
+                    view, msg, version, source.versions[version], fingerprint, self.settings,
+                    self.histograms)
                 log.info("loaded model '%s' version %d in %.2fs", name, version,
                          live[version].load_seconds)
                 counters.loads["success"] += 1

@@ -43,7 +43,8 @@ class ModelVersion:
 
     @classmethod
     async def load(cls, config: ModelConfig, config_msg: Any, version: int, path: Path,
-                   fingerprint: tuple[Any, ...], settings: RuntimeSettings) -> ModelVersion:
+                   fingerprint: tuple[Any, ...], settings: RuntimeSettings,
+                   histograms: bool = True) -> ModelVersion:
         """Create the instances in a worker thread, warm each up, start the scheduler.
 
         Raises:
@@ -52,7 +53,7 @@ class ModelVersion:
         started = time.perf_counter()
         rss_before = rss_bytes()
         instances = await asyncio.to_thread(_create_instances, config, path, settings)
-        stats = ModelStats(config.name, str(version))
+        stats = ModelStats(config.name, str(version), histograms=histograms)
         scheduler = Scheduler(config, instances, stats)
         return cls(config=config, config_msg=config_msg, version=version, path=path,
                    fingerprint=fingerprint, scheduler=scheduler, stats=stats,

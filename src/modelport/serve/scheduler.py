@@ -26,7 +26,6 @@ from modelport.serve.stats import ModelStats
 from modelport.serve.tracing import RequestTrace
 from modelport.serve.validate import Checked
 
-
 CONTENTION_WINDOW_NS = 1_000_000_000
 
 

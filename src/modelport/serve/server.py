@@ -58,7 +58,7 @@ class Server:
         cfg = self.config
         repository = self._repository()
         settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads, cache_dir=cfg.cache_dir)
-        self.manager = ModelManager(repository, settings, cfg.drain_timeout_s)
+        self.manager = ModelManager(repository, settings, cfg.drain_timeout_s, cfg.allow_metrics)
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
                    else Tracing.from_environment())
         self.core = InferenceCore(self.manager, tracing)
@@ -97,7 +97,7 @@ class Server:
         async def scrape(req: Request) -> Reply:
             return Reply(200, metrics.render(manager), metrics.CONTENT_TYPE)
 
-        return {"/metrics": scrape}
+        return {"/metrics": scrape} if self.config.allow_metrics else {}
 
     async def _start_http(self, control: ModelControl) -> None:
         from modelport.serve.http.app import HttpApp
@@ -110,7 +110,7 @@ class Server:
         server, task, port = await _serve_asgi(app, self.config.http_address,
                                                self.config.http_port)
         self._http, self._http_task, self.http_port = server, task, port
-        if self.config.metrics_port >= 0:
+        if self.config.metrics_port >= 0 and self.config.allow_metrics:
             metrics_app = HttpApp(PathRouter(self._extra_routes()), 1024)
             self._metrics, self._metrics_task, self.metrics_port = await _serve_asgi(
                 metrics_app, self.config.metrics_address, self.config.metrics_port)

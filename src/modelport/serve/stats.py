@@ -63,22 +63,26 @@ class ModelStats:
     queue_seconds: Histogram = field(default_factory=Histogram)
     compute_seconds: Histogram = field(default_factory=Histogram)
     batch_size: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
+    histograms: bool = True  # False with --allow-metrics false: counters only
 
     def record_success(self, ns: int) -> None:
         """A request finished well after ``ns`` nanoseconds end to end."""
         self.success.add(ns)
-        self.request_seconds.observe(ns / 1e9)
+        if self.histograms:
+            self.request_seconds.observe(ns / 1e9)
 
     def record_failure(self, ns: int, reason: str) -> None:
         """A request that reached this version failed; ``reason`` is one of FAILURE_REASONS."""
         self.fail.add(ns)
         self.failures[reason] += 1
-        self.request_seconds.observe(ns / 1e9)
+        if self.histograms:
+            self.request_seconds.observe(ns / 1e9)
 
     def record_queue(self, ns: int) -> None:
         """A request left the queue after ``ns`` nanoseconds."""
         self.queue.add(ns)
-        self.queue_seconds.observe(ns / 1e9)
+        if self.histograms:
+            self.queue_seconds.observe(ns / 1e9)
 
     def record_execution(self, batch_size: int, requests: int, input_ns: int, infer_ns: int,
                          output_ns: int) -> None:
@@ -89,8 +93,9 @@ class ModelStats:
         self.compute_input.add(input_ns * requests, requests)
         self.compute_infer.add(infer_ns * requests, requests)
         self.compute_output.add(output_ns * requests, requests)
-        self.compute_seconds.observe((input_ns + infer_ns + output_ns) / 1e9)
-        self.batch_size.observe(batch_size)
+        if self.histograms:
+            self.compute_seconds.observe((input_ns + infer_ns + output_ns) / 1e9)
+            self.batch_size.observe(batch_size)
         stats = self.batches.setdefault(batch_size, BatchStats())
         stats.compute_input.add(input_ns)
         stats.compute_infer.add(infer_ns)
