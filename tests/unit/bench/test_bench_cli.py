@@ -69,3 +69,15 @@ def test_import_modelport_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_package_exports_the_hub_objects() -> None:
+    """modelport.bench exposes Bench, BenchConfig and the remote entry point."""
+    import modelport.bench as bench
+
+    assert {"Bench", "BenchConfig", "BenchResult", "RemoteConfig", "run_remote_bench"} <= set(
+        bench.__all__
+    )
+    assert bench.Bench.__name__ == "Bench"
+    with pytest.raises(AttributeError):
+        _ = bench.NotAThing  # type: ignore[attr-defined]
