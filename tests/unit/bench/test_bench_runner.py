@@ -55,3 +55,18 @@ def test_thin_keeps_time_order_and_bound() -> None:
     """Saved latencies are thinned evenly to the bound."""
     assert thin([1.0, 2.0], keep=5) == [1.0, 2.0]
     assert thin([float(i) for i in range(10)], keep=5) == [0.0, 2.0, 4.0, 6.0, 8.0]
+
+
+def test_a_runtime_that_hangs_is_stopped_and_skipped(tiny_mlp: Path, tmp_path: Path) -> None:
+    """A worker that outlives its timeout is killed and reported, not waited for."""
+    import numpy as np
+    import pytest
+
+    from modelport.bench.isolate import run_isolated
+    from modelport.bench.job import Job
+    from modelport.errors import BenchError
+
+    job = Job(str(tiny_mlp), "fake", str(tmp_path), (1,), min_count=1, min_duration=30.0)
+    np.savez(job.inputs_path(1), input=np.zeros((1, 8), np.float32))
+    with pytest.raises(BenchError, match="did not finish within 1 s"):
+        run_isolated(job, timeout=1.0)
