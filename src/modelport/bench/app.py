@@ -85,7 +85,7 @@ def run_remote(args: argparse.Namespace) -> int:
         binary=args.binary,
         seq_len=args.seq_len,
     )
-    result = run_remote_bench(config, show_progress=not args.no_progress)
+    result = run_remote_bench(config, show_progress=not args.no_progress and sys.stderr.isatty())
     emit(result, args)
     return 1 if any((r.details or {}).get("errors", 0) for r in result.rows) else 0
 
