@@ -11,6 +11,7 @@ target size waits up to that delay for more; a sequential client never sees the 
 from __future__ import annotations
 
 import asyncio
+import os
 import contextlib
 import time
 from collections import deque
@@ -27,6 +28,7 @@ from modelport.serve.tracing import RequestTrace
 from modelport.serve.validate import Checked
 
 CONTENTION_WINDOW_NS = 1_000_000_000
+INLINE_BELOW_NS = int(os.environ.get("MODELPORT_INLINE_BELOW_US", "150")) * 1000
 
 
 class _Pending:
@@ -209,7 +211,10 @@ class Scheduler:
         total = sum(p.checked.batch_size for p in batch)
         ready = time.perf_counter_ns()
         try:
-            results = await self._loop.run_in_executor(executor, instance.run, feed, names)
+            if self._inline():
+                results = instance.run(feed, names)
+            else:
+                results = await self._loop.run_in_executor(executor, instance.run, feed, names)
             if self.max_batch:
                 _check_batch_dim(results, names, total)
         except Exception as exc:
@@ -250,6 +255,13 @@ class Scheduler:
         return tracing.batch_span([t for t, _ in traced], self.config.name,
                                   self.stats.version,
                                   sum(p.checked.batch_size for p in batch))
+
+    def _inline(self) -> bool:
+        """Run on the event loop itself when batches are so quick that handing them to a
+        thread and back would cost more than they do (one instance only)."""
+        if INLINE_BELOW_NS <= 0 or len(self.instances) != 1 or self.stats.execution_count < 16:
+            return False
+        return self.stats.compute_infer.ns < INLINE_BELOW_NS * self.stats.compute_infer.count
 
     def _check_idle(self) -> None:
         if not self.queue and self.busy == 0:
