@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,22 @@ JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 def loads(body: bytes | memoryview) -> Any:
-    """Parse a JSON body, raising InvalidInput with the parser's reason."""
+    """Parse a JSON body, raising InvalidInput with the parser's reason.
+
+    Like Triton (and tritonclient, which writes them), NaN, Infinity and -Infinity are accepted
+    as numbers; orjson refuses them, so only a body holding one takes the slower stdlib path.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"failed to parse the request JSON: {exc}") from None
+        error = exc
+    raw = bytes(body)
+    if b"NaN" in raw or b"Infinity" in raw:
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            pass
+    raise InvalidInput(f"failed to parse the request JSON: {error}") from None
 
 
 def decode_infer(body: bytes, header_length: int | None, model: str, version: str) -> InferRequest:
@@ -176,7 +188,7 @@ def encode_infer(response: InferResponse, binary_default: bool) -> tuple[bytes, 
         elif out.datatype == "BYTES":
             entry["data"] = [_text(v) for v in out.data.ravel()]
         else:
-            entry["data"] = np.ascontiguousarray(out.data).ravel()
+            entry["data"] = _numbers(np.ascontiguousarray(out.data).ravel())
         outputs.append(entry)
     head: dict[str, Any] = {"model_name": response.model_name,
                             "model_version": response.model_version}
@@ -189,6 +201,21 @@ def encode_infer(response: InferResponse, binary_default: bool) -> tuple[bytes, 
     if not blobs:
         return header, None
     return b"".join([header, *blobs]), len(header)
+
+
+_NON_FINITE = {"nan": b"NaN", "inf": b"Infinity", "-inf": b"-Infinity"}
+
+
+def _numbers(flat: np.ndarray) -> Any:
+    """A flat numeric array for the JSON body. orjson writes null for NaN and +/-inf, which
+    would lose them; write Triton's NaN / Infinity / -Infinity tokens in their places instead."""
+    if flat.dtype.kind != "f" or np.isfinite(flat).all():
+        return flat
+    text = orjson.dumps(flat, option=JSON_OPTIONS)
+    pieces = text.split(b"null")  # a float array's JSON has null exactly where it is not finite
+    tokens = [_NON_FINITE[str(v)] for v in flat[~np.isfinite(flat)].astype(np.float64)]
+    joined = [part for pair in zip(pieces, [*tokens, b""], strict=True) for part in pair]
+    return orjson.Fragment(b"".join(joined))
 
 
 def _text(value: Any) -> str:
