@@ -21,7 +21,6 @@ class DataType:
     config: str  # Triton model config name, e.g. "TYPE_FP32"
     onnx: int  # onnx.TensorProto element type
     ort: str  # ONNX Runtime type string, e.g. "tensor(float)"
-    json_ok: bool = True  # representable in the JSON body
 
 
 _TABLE = (
@@ -34,7 +33,7 @@ _TABLE = (
     DataType("INT16", np.dtype(np.int16), "TYPE_INT16", 5, "tensor(int16)"),
     DataType("INT32", np.dtype(np.int32), "TYPE_INT32", 6, "tensor(int32)"),
     DataType("INT64", np.dtype(np.int64), "TYPE_INT64", 7, "tensor(int64)"),
-    DataType("FP16", np.dtype(np.float16), "TYPE_FP16", 10, "tensor(float16)", json_ok=False),
+    DataType("FP16", np.dtype(np.float16), "TYPE_FP16", 10, "tensor(float16)"),
     DataType("FP32", np.dtype(np.float32), "TYPE_FP32", 1, "tensor(float)"),
     DataType("FP64", np.dtype(np.float64), "TYPE_FP64", 11, "tensor(double)"),
     DataType("BYTES", np.dtype(np.object_), "TYPE_STRING", 8, "tensor(string)"),

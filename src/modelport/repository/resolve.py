@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
-from modelport.errors import ModelLoadError
+from modelport.errors import ModelConfigError, ModelLoadError
 from modelport.repository import autocomplete, pbtxt
 from modelport.repository.config import ModelConfig
 from modelport.repository.layout import ModelSource, Repository
@@ -34,6 +35,11 @@ def resolve(repository: Repository, name: str, override: Any = None) -> Resolved
     source = repository.source(name)
     msg = copy.deepcopy(override) if override is not None else repository.read_config(source)
     filename = msg.default_model_filename or "model.onnx"
+    if PurePath(filename).name != filename or filename in (".", "..") or "\\" in filename:
+        raise ModelConfigError(
+            f"model '{name}': default_model_filename '{filename}' must be a plain file name "
+            "inside the version folder"
+        )
     policy = pbtxt.version_policy(msg)
     available = [
         v for v in source.versions

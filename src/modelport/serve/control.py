@@ -7,7 +7,7 @@ import binascii
 import hmac
 from typing import Any
 
-from modelport.errors import InvalidInput, PermissionDenied, Unsupported
+from modelport.errors import InvalidInput, PermissionDenied, RepositoryError, Unsupported
 from modelport.serve.config import ControlMode
 from modelport.serve.manager import ModelManager, parse_config_override
 
@@ -54,7 +54,10 @@ class ModelControl:
             if not isinstance(config, str):
                 raise InvalidInput("load parameter 'config' must be a JSON string")
             override = parse_config_override(config)
-        await self.manager.load(name, override, files or None)
+        try:
+            await self.manager.load(name, override, files or None)
+        except RepositoryError as exc:  # Triton answers a failed load with 400
+            raise InvalidInput(str(exc)) from None
 
     async def unload(self, name: str, parameters: dict[str, Any]) -> None:
         """Unload a model after in-flight requests finish."""

@@ -369,9 +369,6 @@ def _input_datatype(server: ServerProcess, model: str) -> str:
     return str(json.loads(body)["inputs"][0]["datatype"])
 
 
-@pytest.mark.xfail(strict=True, reason="resolve.py / model.py join default_model_filename from a "
-                   "load request's config onto the version folder unchecked, so '../' or an "
-                   "absolute path loads a file outside the repository")
 @pytest.mark.parametrize(("transport", "filename"), [
     ("http", "../../../secret/1/model.onnx"),
     ("grpc", "{root}/secret/1/model.onnx"),

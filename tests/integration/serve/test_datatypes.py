@@ -282,8 +282,6 @@ def test_response_is_compressed_on_the_wire(server: ServerProcess, accept: str, 
     assert_same_tensor(got, data)
 
 
-@pytest.mark.xfail(strict=True, reason="app._pick_encoding ignores q-values: 'gzip;q=0' "
-                   "(RFC 9110: not acceptable) still gets a gzip body; fix in http/app.py")
 def test_response_not_compressed_when_refused(server: ServerProcess) -> None:
     """Accept-Encoding 'gzip;q=0' refuses gzip, so the response is sent uncompressed."""
     data = random_like("FP32", SHAPE, seed=7)

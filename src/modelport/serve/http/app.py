@@ -114,11 +114,24 @@ async def _send(send: Send, reply: Reply, accept_encoding: str) -> None:
 def _pick_encoding(accept: str) -> str | None:
     if not accept:
         return None
-    offered = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    offered = set()
+    for part in accept.split(","):
+        coding, _, params = part.partition(";")
+        quality = params.strip().lower()
+        if quality.startswith("q=") and _quality(quality[2:]) == 0:
+            continue  # q=0 means "not acceptable"
+        offered.add(coding.strip().lower())
     for encoding in ("gzip", "deflate"):
         if encoding in offered:
             return encoding
     return None
+
+
+def _quality(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
