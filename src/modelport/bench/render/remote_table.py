@@ -13,7 +13,7 @@ def remote_table(result: BenchResult) -> Table:
     table = Table(title=f"modelport bench: {result.model} at {result.config.get('url')}")
     headers = (
         "protocol", "level", "batch", "requests", "errors", "req/s", "samples/s", "p50 ms",
-        "p90 ms", "p95 ms", "p99 ms", "server queue ms", "server compute ms", "server count",
+        "p90 ms", "p95 ms", "p99 ms", "server queue ms", "server compute ms", "server batch", "server count",
     )  # fmt: skip
     for i, name in enumerate(headers):
         table.add_column(name, justify="left" if i < 2 else "right")
@@ -27,6 +27,7 @@ def remote_table(result: BenchResult) -> Table:
             fmt_ms(r.p50_ms), fmt_ms(r.p90_ms), fmt_ms(r.p95_ms), fmt_ms(r.p99_ms),
             fmt_ms(server["queue_ms"]) if server else "-",
             fmt_ms(server["compute_ms"]) if server else "-",
+            f"{server.get('mean_batch', 0):.2f}" if server else "-",
             str(int(server["success"])) if server else "-",
         )  # fmt: skip
     return table
