@@ -13,7 +13,8 @@ def remote_table(result: BenchResult) -> Table:
     table = Table(title=f"modelport bench: {result.model} at {result.config.get('url')}")
     headers = (
         "protocol", "level", "batch", "requests", "errors", "req/s", "samples/s", "p50 ms",
-        "p90 ms", "p95 ms", "p99 ms", "server queue ms", "server compute ms", "server batch", "server count",
+        "p90 ms", "p95 ms", "p99 ms", "server queue ms", "server compute ms", "server batch",
+        "server count",
     )  # fmt: skip
     for i, name in enumerate(headers):
         table.add_column(name, justify="left" if i < 2 else "right")
