@@ -15,12 +15,17 @@ from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
 
 _LEN = struct.Struct("<I")
+# numpy refuses any shape whose non-zero dims multiply past this (times the itemsize), even
+# when another dim is 0 and the tensor is empty.
+_MAX_ELEMENTS = np.iinfo(np.intp).max // 8
 
 
 def element_count(shape: list[int]) -> int:
-    """Number of elements in ``shape``; raises InvalidInput for negative dims."""
+    """Number of elements in ``shape``; raises InvalidInput for negative or absurd dims."""
     if any((not isinstance(d, int)) or isinstance(d, bool) or d < 0 for d in shape):
         raise InvalidInput(f"shape {shape} must be a list of non-negative integers")
+    if math.prod(d for d in shape if d) > _MAX_ELEMENTS:
+        raise InvalidInput(f"shape {shape} is larger than any tensor can be")
     return math.prod(shape)
 
 

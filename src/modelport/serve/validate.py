@@ -28,7 +28,7 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
         InvalidInput: the request does not fit the model; the message says how.
     """
     feed: dict[str, np.ndarray] = {}
-    batch_sizes: set[int] = set()
+    batch_sizes: dict[str, int] = {}
     for tensor in request.inputs:
         spec = config.input(tensor.name)
         if spec is None:
@@ -46,7 +46,7 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
             )
         _check_shape(config, spec, tensor.shape)
         if config.batching:
-            batch_sizes.add(tensor.shape[0])
+            batch_sizes[tensor.name] = tensor.shape[0]
         feed[tensor.name] = (
             _as_text(tensor.name, tensor.data) if spec.datatype == "BYTES" else (tensor.data)
         )
@@ -56,8 +56,9 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
             f"expected {len(config.inputs)} inputs but got {len(feed)} inputs for model "
             f"'{config.name}'; missing: {', '.join(missing)}"
         )
-    if len(batch_sizes) > 1:
-        raise InvalidInput(f"inputs disagree on the batch size: {sorted(batch_sizes)}")
+    if len(set(batch_sizes.values())) > 1:
+        sizes = ", ".join(f"'{n}' has {b}" for n, b in batch_sizes.items())
+        raise InvalidInput(f"inputs disagree on the batch size: {sizes}")
     outputs = tuple(o.name for o in request.outputs) or tuple(s.name for s in config.outputs)
     for name in outputs:
         if config.output(name) is None:
@@ -66,10 +67,12 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
                 f"unexpected inference output '{name}' for model '{config.name}'; "
                 f"its outputs are: {known}"
             )
-    if len(set(outputs)) != len(outputs):
-        raise InvalidInput("an output is requested more than once")
+    repeated = sorted({n for n in outputs if outputs.count(n) > 1})
+    if repeated:
+        raise InvalidInput(f"output '{repeated[0]}' is requested more than once")
     signature = tuple(sorted((n, tuple(a.shape[1:])) for n, a in feed.items()))
-    return Checked(feed, batch_sizes.pop() if batch_sizes else 1, outputs, signature)
+    batch_size = next(iter(batch_sizes.values()), 1)
+    return Checked(feed, batch_size, outputs, signature)
 
 
 def _check_shape(config: ModelConfig, spec: TensorSpec, shape: list[int]) -> None:
