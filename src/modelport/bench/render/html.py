@@ -14,14 +14,19 @@ from modelport.bench.results import BenchResult, flat_details
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}
-th{background:#f3f3f3}td.num{text-align:right}.flag{color:#b00;font-weight:bold}
+th{background:#f3f3f3}td.num{text-align:right}td.txt{text-align:left}.flag{color:#b00;font-weight:bold}
 .warn{color:#a60}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}
 """
 
 
 def _cell(value: object, flag: bool = False) -> str:
-    text = f"{value:.4g}" if isinstance(value, float) else str(value)
-    return f'<td class="{"flag" if flag else "num"}">{html.escape(text)}</td>'
+    if isinstance(value, float):
+        text, cls = f"{value:.4g}", "num"
+    elif isinstance(value, (int, bool)):
+        text, cls = str(value), "num"
+    else:
+        text, cls = str(value).split("-releases")[0], "txt"
+    return f'<td class="{"flag" if flag else cls}">{html.escape(text)}</td>'
 
 
 def _rows_table(result: BenchResult) -> str:

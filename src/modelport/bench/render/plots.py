@@ -50,7 +50,7 @@ def _line_plot(
     if not any(len(points) > 0 for points in series.values()):
         return False
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     for label, points in series.items():
         xs, ys = zip(*sorted(points), strict=True)
         ax.plot(xs, ys, marker="o", label=label)
@@ -62,7 +62,7 @@ def _line_plot(
     ax.set_ylabel("samples per second")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
