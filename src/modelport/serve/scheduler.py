@@ -217,6 +217,12 @@ class Scheduler:
                 results = await self._loop.run_in_executor(executor, instance.run, feed, names)
             if self.max_batch:
                 _check_batch_dim(results, names, total)
+        except asyncio.CancelledError:  # close() gave up waiting: answer, never leave hanging
+            gone = Unavailable(f"model '{self.config.name}' was unloaded while the request ran")
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(gone)
+            raise
         except Exception as exc:
             error = exc if isinstance(exc, BackendError) else BackendError(
                 f"model '{self.config.name}' failed: {type(exc).__name__}: {exc}")
@@ -280,7 +286,7 @@ class Scheduler:
             w.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         for ex in self._executors:
-            ex.shutdown(wait=True)
+            await asyncio.to_thread(ex.shutdown, wait=True)
         for inst in self.instances:
             inst.close()
         self.instances = []

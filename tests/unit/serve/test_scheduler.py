@@ -336,8 +336,6 @@ def test_close_after_drain_timeout_rejects_queued_requests() -> None:
     _run(config, scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="Scheduler.close cancels a worker mid-batch and never "
-                                       "settles that batch's futures: its clients hang forever")
 def test_close_after_drain_timeout_settles_running_requests() -> None:
     """A request whose batch is still running when the drain timeout ends gets an answer."""
     config = _config(delay_ms=200)

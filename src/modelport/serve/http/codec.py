@@ -146,14 +146,26 @@ def _from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndar
             flat = np.array(data, dtype=object).ravel()
             arr = np.array([_to_bytes(v) for v in flat], dtype=object)
         else:
-            arr = np.asarray(data, dtype=by_name(datatype).numpy).ravel()
-    except (ValueError, TypeError, OverflowError) as exc:
+            arr = _numeric(name, datatype, data)
+    except (ValueError, TypeError, OverflowError, FloatingPointError) as exc:
         raise InvalidInput(f"input '{name}': data is not valid {datatype}: {exc}") from None
     if arr.size != count:
         raise InvalidInput(
             f"input '{name}': got {arr.size} elements of data but shape {shape} needs {count}"
         )
     return arr.reshape(shape)
+
+
+def _numeric(name: str, datatype: str, data: Any) -> np.ndarray:
+    """JSON numbers as ``datatype``: no silent truncation of fractions, no overflow to inf."""
+    dtype = by_name(datatype).numpy
+    if dtype.kind in "biu":
+        inferred = np.asarray(data)
+        if inferred.dtype.kind == "f" and not np.all(np.mod(inferred, 1) == 0):
+            raise InvalidInput(f"input '{name}': data has fractional values but the datatype is "
+                               f"{datatype}")
+    with np.errstate(over="raise", invalid="raise"):
+        return np.asarray(data, dtype=dtype).ravel()
 
 
 def _to_bytes(value: Any) -> bytes:
