@@ -11,8 +11,8 @@ target size waits up to that delay for more; a sequential client never sees the 
 from __future__ import annotations
 
 import asyncio
-import os
 import contextlib
+import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
