@@ -8,6 +8,7 @@ it drains in the background. A version that fails to load leaves what was servin
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import tempfile
 import time
@@ -111,7 +112,9 @@ class ModelManager:
                            repository: Repository) -> None:
         state = self.models.setdefault(name, ModelState())
         try:
-            resolved = resolve(repository, name, config_override)
+            # Off the event loop: completing a config parses the whole ONNX file (~60 ms for
+            # resnet18), which would stall every request in flight.
+            resolved = await asyncio.to_thread(resolve, repository, name, config_override)
         except ModelNotFound:
             if not state.live:
                 self.models.pop(name, None)
@@ -120,6 +123,7 @@ class ModelManager:
             # A bad file in a new version folder is that version's failure (Triton's index
             # shows it on the version's row); a bad config with nothing new is the model's.
             new = _new_versions(repository, name, config_override, state.live)
+            self.lifecycle.setdefault(name, LifecycleStats()).loads["failure"] += 1
             state.failed = dict.fromkeys(new, str(exc))
             state.reason = "" if new else str(exc)
             what = f"version {', '.join(map(str, new))} failed to load" if new else "cannot load"
@@ -163,6 +167,9 @@ class ModelManager:
         state.live, state.failed, state.reason, state.unloaded = live, failed, "", False
         for old in retired:
             self._retire(old)
+        # The load's own garbage (the parsed ONNX file, file reads) sits in malloc arenas
+        # until trimmed; malloc_trim releases the GIL, so the loop keeps serving meanwhile.
+        await asyncio.to_thread(trim_heap)
         if failed or not live:
             # The caller (an explicit load request) must hear about a failed version even
             # when an older one keeps serving.
@@ -195,10 +202,16 @@ class ModelManager:
 
     async def _drain(self, version: ModelVersion) -> None:
         started = time.perf_counter()
+        name, number = version.name, version.version
         await version.unload(self.drain_timeout_s)
-        trim_heap()
-        log.info("unloaded model '%s' version %d after %.2fs drain", version.name,
-                 version.version, time.perf_counter() - started)
+        del version
+        # The scheduler's cancelled workers sit in reference cycles (task -> traceback -> frame
+        # -> scheduler) that keep its last batch and whole pymalloc arenas alive until a full
+        # collection; without this, RSS grows ~9 MB per resnet18 reload until gen 2 runs.
+        gc.collect()
+        await asyncio.to_thread(trim_heap)
+        log.info("unloaded model '%s' version %d after %.2fs drain", name, number,
+                 time.perf_counter() - started)
 
     async def wait_drained(self) -> None:
         """Wait for every retired version to finish draining (tests and shutdown)."""
