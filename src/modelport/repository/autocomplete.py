@@ -9,6 +9,7 @@ the config does list are checked against the graph.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,24 @@ class GraphTensor:
 def read_signature(path: Path) -> tuple[list[GraphTensor], list[GraphTensor]]:
     """Read the inputs and outputs of an ONNX file without loading external weights.
 
+    Cached by path, size and modification time: a reload of an unchanged 45 MB model does not
+    parse it again.
+
     Raises:
         ModelConfigError: the file is not a readable ONNX model or uses an unsupported type.
     """
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    inputs, outputs = _signature(str(path), stat.st_size, stat.st_mtime_ns)
+    return list(inputs), list(outputs)
+
+
+@lru_cache(maxsize=128)
+def _signature(path_text: str, size: int, mtime_ns: int,
+               ) -> tuple[tuple[GraphTensor, ...], tuple[GraphTensor, ...]]:
+    path = Path(path_text)
     import onnx
 
     try:
@@ -43,8 +59,8 @@ def read_signature(path: Path) -> tuple[list[GraphTensor], list[GraphTensor]]:
         raise ModelConfigError(f"{path}: not a readable ONNX model ({exc})") from None
     graph = model.graph
     initializers = {i.name for i in graph.initializer}
-    inputs = [_tensor(path, v) for v in graph.input if v.name not in initializers]
-    outputs = [_tensor(path, v) for v in graph.output]
+    inputs = tuple(_tensor(path, v) for v in graph.input if v.name not in initializers)
+    outputs = tuple(_tensor(path, v) for v in graph.output)
     return inputs, outputs
 
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,15 @@ def _ort() -> Any:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a file, read in chunks."""
+    """sha256 of a file, cached by path, size and modification time."""
+    stat = path.stat()
+    return _digest(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=128)
+def _digest(path_text: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(path_text, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

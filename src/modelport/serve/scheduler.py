@@ -62,6 +62,7 @@ class Scheduler:
         self.busy = 0
         self.closed = False
         self._contended_ns = -CONTENTION_WINDOW_NS
+        self._compute_ns: dict[int, float] = {}  # batch size -> recent execution time
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -211,10 +212,11 @@ class Scheduler:
         total = sum(p.checked.batch_size for p in batch)
         ready = time.perf_counter_ns()
         try:
-            if self._inline():
+            if self._inline(total):
                 results = instance.run(feed, names)
             else:
                 results = await self._loop.run_in_executor(executor, instance.run, feed, names)
+            self._learn(total, time.perf_counter_ns() - ready)
             if self.max_batch:
                 _check_batch_dim(results, names, total)
         except asyncio.CancelledError:  # close() gave up waiting: answer, never leave hanging
@@ -262,12 +264,18 @@ class Scheduler:
                                   self.stats.version,
                                   sum(p.checked.batch_size for p in batch))
 
-    def _inline(self) -> bool:
-        """Run on the event loop itself when batches are so quick that handing them to a
-        thread and back would cost more than they do (one instance only)."""
-        if INLINE_BELOW_NS <= 0 or len(self.instances) != 1 or self.stats.execution_count < 16:
+    def _inline(self, batch_size: int) -> bool:
+        """Run on the event loop itself when batches of this size are so quick that handing
+        them to a thread and back costs more than they do (one instance only)."""
+        if INLINE_BELOW_NS <= 0 or len(self.instances) != 1:
             return False
-        return self.stats.compute_infer.ns < INLINE_BELOW_NS * self.stats.compute_infer.count
+        recent = self._compute_ns.get(batch_size)
+        return recent is not None and recent < INLINE_BELOW_NS
+
+    def _learn(self, batch_size: int, ns: int) -> None:
+        """Moving average of execution time per batch size (a few samples settle it)."""
+        previous = self._compute_ns.get(batch_size)
+        self._compute_ns[batch_size] = ns if previous is None else 0.8 * previous + 0.2 * ns
 
     def _check_idle(self) -> None:
         if not self.queue and self.busy == 0:
@@ -285,6 +293,7 @@ class Scheduler:
         for w in self._workers:
             w.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []  # cancelled tasks keep tracebacks -> frames -> batches alive
         for ex in self._executors:
             await asyncio.to_thread(ex.shutdown, wait=True)
         for inst in self.instances:
