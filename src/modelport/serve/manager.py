@@ -166,9 +166,6 @@ class ModelManager:
         state.live, state.failed, state.reason, state.unloaded = live, failed, "", False
         for old in retired:
             self._retire(old)
-        # The load's own garbage (the parsed ONNX file, file reads) sits in malloc arenas
-        # until trimmed; malloc_trim releases the GIL, so the loop keeps serving meanwhile.
-        await asyncio.to_thread(trim_heap)
         if failed or not live:
             # The caller (an explicit load request) must hear about a failed version even
             # when an older one keeps serving.
