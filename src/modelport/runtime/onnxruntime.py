@@ -16,6 +16,7 @@ import numpy as np
 from modelport.errors import BackendError, ModelLoadError
 from modelport.repository.config import ModelConfig
 from modelport.runtime.base import Instance, RuntimeSettings
+from modelport.runtime.ortpool import in_background, shared_pool
 
 log = logging.getLogger("modelport.runtime")
 
@@ -41,16 +42,27 @@ def _digest(path_text: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
+def _explicit_threads(config: ModelConfig) -> int:
+    explicit = config.parameters.get("intra_op_thread_count", "")
+    return int(explicit) if explicit.isdigit() and int(explicit) > 0 else 0
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def threads_for(config: ModelConfig, settings: RuntimeSettings) -> int:
-    """Intra-op threads per instance: the config parameter, the server setting, or the cores
-    shared out among the model's instances."""
-    explicit = config.parameters.get("intra_op_thread_count")
-    if explicit and explicit.isdigit() and int(explicit) > 0:
-        return int(explicit)
+    """Intra-op threads of a session with its own pool: the config parameter, the server
+    setting, or the cores shared out among the model's instances. (Sessions on the shared pool,
+    the default on CPU, use the server setting or all cores, together.)"""
+    explicit = _explicit_threads(config)
+    if explicit:
+        return explicit
     if settings.intra_op_threads > 0:
         return settings.intra_op_threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // config.instance_count)
+    return max(1, _cores() // config.instance_count)
 
 
 def providers_for(config: ModelConfig, settings: RuntimeSettings) -> list[str]:
@@ -128,7 +140,12 @@ class OnnxRuntimeBackend:
         ort = _ort()
         providers = providers_for(config, settings)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads_for(config, settings)
+        pooled = providers == ["CPUExecutionProvider"] and not _explicit_threads(config) and (
+            shared_pool(ort, settings.intra_op_threads or _cores()) > 0)
+        if pooled:
+            options.use_per_session_threads = False
+        else:
+            options.intra_op_num_threads = threads_for(config, settings)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
@@ -142,8 +159,11 @@ class OnnxRuntimeBackend:
             if cached is not None and index == 0:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 options.optimized_model_filepath = str(cached.with_suffix(f".{os.getpid()}.tmp"))
+        def create() -> Any:
+            return ort.InferenceSession(str(source), sess_options=options, providers=providers)
+
         try:
-            session = ort.InferenceSession(str(source), sess_options=options, providers=providers)
+            session = in_background(create) if pooled else create()
         except Exception as exc:
             raise ModelLoadError(f"{path}: onnxruntime cannot load the model: {exc}") from None
         if options.optimized_model_filepath:
