@@ -191,3 +191,20 @@ def test_model_names_cannot_escape_repository(start_server, repo: Path, tmp_path
             http.load_model(name)
         assert info.value.status() in ("400", "404")
     assert "secret" not in json.dumps(http.get_model_repository_index())
+
+
+def test_gpu_instance_group_without_gpu_runs_on_cpu(start_server, tmp_path: Path) -> None:
+    """KIND_GPU on a machine without onnxruntime-gpu says so in the log and serves on CPU."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has the CUDA execution provider")
+    root = tmp_path / "gpu"
+    write_model(root, "ongpu", add_model(2.0),
+                config="instance_group [{ count: 1, kind: KIND_GPU }]")
+    server = start_server(root)
+    client = httpclient.InferenceServerClient(server.http_url)
+    out, _ = _infer_add(client, "ongpu")
+    np.testing.assert_allclose(out, np.full((1, 4), 4.0))
+    assert "asks for a GPU but onnxruntime has no CUDA provider" in server.log()
+    assert client.get_model_config("ongpu")["instance_group"][0]["kind"] == "KIND_GPU"
