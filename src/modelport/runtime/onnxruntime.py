@@ -146,7 +146,7 @@ class OnnxRuntimeBackend:
             options.use_per_session_threads = False
         else:
             options.intra_op_num_threads = threads_for(config, settings)
-        options.inter_op_num_threads = 1
+            options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
         source = path
