@@ -140,8 +140,9 @@ class OnnxRuntimeBackend:
         ort = _ort()
         providers = providers_for(config, settings)
         options = ort.SessionOptions()
-        pooled = providers == ["CPUExecutionProvider"] and not _explicit_threads(config) and (
-            shared_pool(ort, settings.intra_op_threads or _cores()) > 0)
+        pooled = (settings.shared_thread_pool and providers == ["CPUExecutionProvider"]
+                  and not _explicit_threads(config)
+                  and shared_pool(ort, settings.intra_op_threads or _cores()) > 0)
         if pooled:
             options.use_per_session_threads = False
         else:

@@ -96,6 +96,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         intra_op_threads=args.intra_op_threads, cache_dir=args.cache_dir,
         drain_timeout_s=args.drain_timeout, log_level=args.log_level,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
+        shared_thread_pool=True,  # this process is the server's alone
     )
 
 

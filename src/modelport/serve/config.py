@@ -30,6 +30,9 @@ class ServerConfig:
         intra_op_threads: ONNX Runtime threads per instance; 0 shares the cores out.
         cache_dir: optimized-model cache; None disables it.
         drain_timeout_s: how long an unloaded version may finish in-flight work.
+        shared_thread_pool: one ONNX Runtime thread pool for all sessions, new versions built
+            at background priority (smooth reloads). The command line turns it on; leave it off
+            when the server shares its process with other ONNX Runtime sessions.
         allow_metrics: serve /metrics and keep latency histograms (Triton's --allow-metrics).
         debug_endpoints: serve /v2/debug/... (allocation tracing, per-version memory); they
             need the control token when one is set.
@@ -53,6 +56,7 @@ class ServerConfig:
     log_level: str = "info"
     debug_endpoints: bool = False
     allow_metrics: bool = True
+    shared_thread_pool: bool = False
 
     def __post_init__(self) -> None:
         if self.model_control_mode not in CONTROL_MODES:

@@ -57,7 +57,8 @@ class Server:
         """Bind the fronts, load models per the control mode, then report ready."""
         cfg = self.config
         repository = self._repository()
-        settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads, cache_dir=cfg.cache_dir)
+        settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads, cache_dir=cfg.cache_dir,
+                                   shared_thread_pool=cfg.shared_thread_pool)
         self.manager = ModelManager(repository, settings, cfg.drain_timeout_s, cfg.allow_metrics)
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
                    else Tracing.from_environment())
