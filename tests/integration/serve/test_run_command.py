@@ -1,0 +1,55 @@
+"""`modelport run`: one inference from the command line, checked against ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from support.models import add_model, write_model
+
+
+def _run(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "modelport", "run", *args],
+                          capture_output=True, text=True, timeout=120,
+                          env={"MODELPORT_CACHE_DIR": str(cache), "PATH": "/usr/bin:/bin"})
+
+
+def test_run_onnx_file_with_npy_inputs(tmp_path: Path) -> None:
+    """Inputs from .npy files give exactly ONNX Runtime's outputs, shapes and a latency."""
+    model = write_model(tmp_path / "repo", "add", add_model(3.0))
+    a = np.arange(8, dtype=np.float32).reshape(2, 4)
+    b = np.ones((2, 4), np.float32)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    done = _run(str(model), "--input", f"a={tmp_path / 'a.npy'}", "--input",
+                f"b={tmp_path / 'b.npy'}", "--json", cache=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    expected = ort.InferenceSession(str(model)).run(None, {"a": a, "b": b})[0]
+    assert report["outputs"]["out"]["shape"] == [2, 4]
+    assert report["outputs"]["out"]["preview"] == [round(float(v), 5) for v in
+                                                  expected.ravel()[:6]]
+    assert report["latency_ms"]["runs"] == 1 and report["load_ms"] > 0
+
+
+def test_run_demo_model_prints_top_k(tmp_path: Path) -> None:
+    """A demo model by name, random input: text output names the output and its top-5."""
+    done = _run("mlp", "--batch", "2", "--repeat", "3", cache=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    assert "output   output" in done.stdout and "top-5 [1]" in done.stdout
+    assert "over 3 run(s)" in done.stdout
+
+
+def test_run_reports_bad_arguments_clearly(tmp_path: Path) -> None:
+    """Unknown input names and missing files give one clear error line and exit 2."""
+    model = write_model(tmp_path / "repo", "add", add_model())
+    np.save(tmp_path / "x.npy", np.ones((1, 4), np.float32))
+    done = _run(str(model), "--input", f"nope={tmp_path / 'x.npy'}", cache=tmp_path / "c")
+    assert done.returncode == 2 and "no input named ['nope']" in done.stderr
+    done = _run(str(tmp_path / "missing.onnx"), cache=tmp_path / "c")
+    assert done.returncode == 2 and "does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
