@@ -59,7 +59,7 @@ class RepositoryPoller:
             try:
                 await self.manager.load(name)
             except ModelportError as exc:
-                log.error("poll: %s", exc)
+                log.debug("poll: %s", exc)  # the manager already logged why
         for name in sorted(set(self.seen) - names):
             self.seen.pop(name)
             if self.manager.versions(name):
