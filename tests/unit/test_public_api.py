@@ -22,6 +22,8 @@ PUBLIC = {
     "MissingExtra",
     "ModelNotFound",
     "ModelportError",
+    "Server",
+    "ServerConfig",
     "__version__",
 }
 HEAVY = ("onnxruntime", "torch", "ray", "tensorflow", "openvino", "grpc", "uvicorn")
