@@ -27,7 +27,8 @@ def resolve_model(model: str) -> Path:
         ) from None
     repo = Path(demo.ensure_demo_repository())
     versions = sorted(
-        (int(p.name) for p in (repo / model).glob("*") if p.name.isdigit()), reverse=True
+        (int(p.name) for p in (repo / model).glob("*") if p.name.isascii() and p.name.isdigit()),
+        reverse=True,
     )
     for version in versions:
         candidate = repo / model / str(version) / "model.onnx"

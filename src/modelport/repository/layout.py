@@ -56,9 +56,12 @@ class Repository:
     def model_names(self) -> list[str]:
         """Names of the model folders, sorted (symlinks out of the repository are not models)."""
         return sorted(
-            p.name for p in self.root.iterdir()
-            if _NAME.match(p.name) and not p.name.startswith(".")
-            and p.resolve().parent == self.root and p.is_dir()
+            p.name
+            for p in self.root.iterdir()
+            if _NAME.match(p.name)
+            and not p.name.startswith(".")
+            and p.resolve().parent == self.root
+            and p.is_dir()
         )
 
     def source(self, name: str) -> ModelSource:
@@ -71,7 +74,9 @@ class Repository:
         if path.parent != self.root or not path.is_dir():
             raise ModelNotFound(f"model '{name}' is not in the repository {self.root}")
         versions = {
-            int(p.name): p for p in path.iterdir() if p.is_dir() and p.name.isdigit()
+            int(p.name): p
+            for p in path.iterdir()
+            if p.is_dir() and p.name.isascii() and p.name.isdigit()
         }
         return ModelSource(name=name, path=path, versions=versions)
 
@@ -95,10 +100,16 @@ def write_model_files(root: Path, name: str, files: dict[str, bytes]) -> Path:
     folder = root / check_model_name(name)
     for key, data in files.items():
         parts = PurePosixPath(key).parts
-        if (len(parts) < 2 or not parts[0].isdigit() or any(p in ("", ".", "..") for p in parts)
-                or PurePosixPath(key).is_absolute()):
-            raise InvalidInput(f"load file '{key}' must look like '<version>/<file>' with no "
-                               "'..' or absolute parts")
+        if (
+            len(parts) < 2
+            or not (parts[0].isascii() and parts[0].isdigit())
+            or any(p in ("", ".", "..") for p in parts)
+            or PurePosixPath(key).is_absolute()
+        ):
+            raise InvalidInput(
+                f"load file '{key}' must look like '<version>/<file>' with no "
+                "'..' or absolute parts"
+            )
         target = folder.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

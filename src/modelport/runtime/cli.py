@@ -79,10 +79,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch < 1 or args.repeat < 1:
         raise ConfigError("--batch and --repeat must be at least 1")
-    given = {
-        name: np.load(path, allow_pickle=False)
-        for name, path in _pairs(args.input, "--input").items()
-    }
+    try:
+        given = {
+            name: np.load(path, allow_pickle=False)
+            for name, path in _pairs(args.input, "--input").items()
+        }
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--input: cannot read a .npy file: {exc}") from None
     try:
         dims = {n: [int(d) for d in v.split(",")] for n, v in _pairs(args.shape, "--shape").items()}
     except ValueError:

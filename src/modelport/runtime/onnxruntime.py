@@ -44,7 +44,7 @@ def _digest(path_text: str, size: int, mtime_ns: int) -> str:
 
 def _explicit_threads(config: ModelConfig) -> int:
     explicit = config.parameters.get("intra_op_thread_count", "")
-    return int(explicit) if explicit.isdigit() and int(explicit) > 0 else 0
+    return int(explicit) if explicit.isascii() and explicit.isdigit() and int(explicit) > 0 else 0
 
 
 def _cores() -> int:

@@ -133,7 +133,7 @@ def _reason(exc: InferenceError) -> str:
 def _timeout_us(parameters: dict[str, Any]) -> int:
     raw = parameters.get("timeout", 0)
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        if isinstance(raw, str) and raw.isdigit():
+        if isinstance(raw, str) and raw.isascii() and raw.isdigit():
             return int(raw)
         if raw in (0, None):
             return 0

@@ -62,9 +62,12 @@ def gpu_memory() -> list[GpuMemory]:
 
 
 def _process_bytes(lib: Any, handle: Any) -> int:
+    query = getattr(lib, "nvmlDeviceGetComputeRunningProcesses_v3", None)  # driver R510+
+    if query is None:
+        return 0
     procs = (_Process * 64)()
     n = ctypes.c_uint(64)
-    if lib.nvmlDeviceGetComputeRunningProcesses_v3(handle, ctypes.byref(n), procs) != 0:
+    if query(handle, ctypes.byref(n), procs) != 0:
         return 0
     pid = os.getpid()
     return sum(int(procs[i].used) for i in range(n.value) if procs[i].pid == pid)

@@ -65,6 +65,7 @@ class ModelManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._draining: set[asyncio.Task[None]] = set()
         self.lifecycle: dict[str, LifecycleStats] = {}
+        self._loading: set[asyncio.Task[None]] = set()
 
     def get(self, name: str, version: str = "") -> ModelVersion:
         """The live version to serve ``name`` (the highest when ``version`` is empty).
@@ -77,7 +78,7 @@ class ModelManager:
             raise ModelNotFound(f"Request for unknown model: '{name}' is not found")
         if not version:
             return state.live[max(state.live)]
-        live = state.live.get(int(version)) if version.isdigit() else None
+        live = state.live.get(int(version)) if version.isascii() and version.isdigit() else None
         if live is None:
             raise ModelNotFound(
                 f"Request for unknown model: '{name}' version {version} is not found"
@@ -99,6 +100,20 @@ class ModelManager:
                 for the repository index); versions that were serving keep serving.
         """
         check_model_name(name)
+        # A caller that gives up (a gRPC deadline, a stopping poller) must not abandon versions
+        # half-way between built and swapped in: the load finishes on its own task.
+        await asyncio.shield(self._load_task(name, config_override, files))
+
+    def _load_task(self, name: str, config_override: Any,
+                   files: dict[str, bytes] | None) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(
+            self._load_serialized(name, config_override, files))
+        self._loading.add(task)
+        task.add_done_callback(self._loading.discard)
+        return task
+
+    async def _load_serialized(self, name: str, config_override: Any,
+                               files: dict[str, bytes] | None) -> None:
         async with self._locks.setdefault(name, asyncio.Lock()):
             if not files:
                 await self._load_locked(name, config_override, self.repository)
@@ -135,9 +150,9 @@ class ModelManager:
         for version in selected:
             fingerprint = source.fingerprint(version)
             current = live.get(version)
-            if current is not None and current.fingerprint == fingerprint and (
-                config_override is None):
-                continue
+            if (current is not None and current.fingerprint == fingerprint
+                    and current.config_msg == msg):
+                continue  # same files, same complete config: keep the live version
             counters = self.lifecycle.setdefault(name, LifecycleStats())
             started = time.perf_counter()
             try:
@@ -233,6 +248,7 @@ class ModelManager:
 
     async def shutdown(self) -> None:
         """Unload everything, draining in-flight work."""
+        await asyncio.gather(*list(self._loading), return_exceptions=True)
         for name in list(self.models):
             state = self.models[name]
             for version in state.live.values():

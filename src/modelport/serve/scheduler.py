@@ -111,7 +111,21 @@ class Scheduler:
         self.queued_items += checked.batch_size
         self._idle.clear()
         self._wakeup.set()
-        return await pending.future
+        try:
+            return await pending.future
+        except asyncio.CancelledError:  # the client left: free its place in the queue now
+            self._forget(pending)
+            raise
+
+    def _forget(self, pending: _Pending) -> None:
+        if pending.timer is not None:
+            pending.timer.cancel()
+        try:
+            self.queue.remove(pending)
+        except ValueError:
+            return  # already taken into a batch
+        self.queued_items -= pending.checked.batch_size
+        self._check_idle()
 
     def _expire(self, pending: _Pending) -> None:
         try:

@@ -68,6 +68,8 @@ class Server:
             await self._start_http(control)
         if cfg.grpc_port >= 0:
             await self._start_grpc(control)
+        if cfg.metrics_port >= 0 and cfg.allow_metrics:
+            await self._start_metrics()
         await self._load_initial(repository)
         if cfg.model_control_mode == "poll":
             poller = RepositoryPoller(self.manager, cfg.repository_poll_secs)
@@ -102,7 +104,7 @@ class Server:
 
     async def _start_http(self, control: ModelControl) -> None:
         from modelport.serve.http.app import HttpApp
-        from modelport.serve.http.routes import PathRouter, Router
+        from modelport.serve.http.routes import Router
 
         assert self.core is not None
         limit = self.config.max_request_bytes
@@ -111,10 +113,14 @@ class Server:
         server, task, port = await _serve_asgi(app, self.config.http_address,
                                                self.config.http_port)
         self._http, self._http_task, self.http_port = server, task, port
-        if self.config.metrics_port >= 0 and self.config.allow_metrics:
-            metrics_app = HttpApp(PathRouter(self._extra_routes()), 1024)
-            self._metrics, self._metrics_task, self.metrics_port = await _serve_asgi(
-                metrics_app, self.config.metrics_address, self.config.metrics_port)
+
+    async def _start_metrics(self) -> None:
+        from modelport.serve.http.app import HttpApp
+        from modelport.serve.http.routes import PathRouter
+
+        metrics_app = HttpApp(PathRouter(self._extra_routes()), 1024)
+        self._metrics, self._metrics_task, self.metrics_port = await _serve_asgi(
+            metrics_app, self.config.metrics_address, self.config.metrics_port)
 
     async def _start_grpc(self, control: ModelControl) -> None:
         import grpc

@@ -107,6 +107,7 @@ def test_two_instances_run_batches_concurrently(server) -> None:
     proc, _ = server
 
     def one(i: int) -> float:
+        time.sleep(0.1 * i)  # the second arrives while the first is running
         client = grpcclient.InferenceServerClient(proc.grpc_url)
         x = grpcclient.InferInput("x", [1, 2], "FP32")
         x.set_data_from_numpy(np.full((1, 2), float(i), np.float32))
@@ -123,7 +124,7 @@ def test_two_instances_run_batches_concurrently(server) -> None:
     row = stats["model_stats"][0]
     if row["execution_count"] == 1:
         pytest.skip("both requests landed in one batch; nothing to observe about instances")
-    assert both < 0.55, f"two executions took {both:.2f}s: serialized on one instance"
+    assert both < 0.58, f"two executions took {both:.2f}s: serialized on one instance"
 
 
 def test_single_instance_serializes_batches(server) -> None:

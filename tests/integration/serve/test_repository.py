@@ -208,3 +208,34 @@ def test_gpu_instance_group_without_gpu_runs_on_cpu(start_server, tmp_path: Path
     np.testing.assert_allclose(out, np.full((1, 4), 4.0))
     assert "asks for a GPU but onnxruntime has no CUDA provider" in server.log()
     assert client.get_model_config("ongpu")["instance_group"][0]["kind"] == "KIND_GPU"
+
+
+def test_non_ascii_digits_are_not_numbers(start_server, repo: Path) -> None:
+    """Unicode digits in a version, header or timeout get 4xx answers, never a 500."""
+    import http.client
+
+    (repo / "plain" / "²").mkdir()  # a version folder no one can parse: ignored, not fatal
+    server = start_server(repo)
+    conn = http.client.HTTPConnection(*server.http_url.split(":"))
+    body = (b'{"inputs":[{"name":"a","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]},'
+            b'{"name":"b","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}],'
+            b'"parameters":{"timeout":"\\u00b2"}}')
+    for path, headers in (("/v2/models/plain/versions/%C2%B2/infer", {}),
+                          ("/v2/models/plain/infer", {"Inference-Header-Content-Length": "²"}),
+                          ("/v2/models/plain/infer", {})):
+        conn.request("POST", path, body, headers={k: v.encode() for k, v in headers.items()})
+        response = conn.getresponse()
+        response.read()
+        assert 400 <= response.status < 500, (path, headers, response.status)
+    assert server.alive()
+
+
+def test_plain_reload_drops_an_earlier_config_override(start_server, repo: Path) -> None:
+    """After a load with a config override, a plain load goes back to config.pbtxt."""
+    server = start_server(repo, "--model-control-mode", "explicit", "--load-model", "versioned")
+    http = httpclient.InferenceServerClient(server.http_url)
+    assert http.get_model_metadata("versioned")["versions"] == ["1", "3"]
+    http.load_model("versioned", config=json.dumps({"version_policy": {"all": {}}}))
+    assert http.get_model_metadata("versioned")["versions"] == ["1", "2", "3"]
+    http.load_model("versioned")
+    assert http.get_model_metadata("versioned")["versions"] == ["1", "3"]

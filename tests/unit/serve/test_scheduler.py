@@ -389,3 +389,34 @@ def test_failed_batch_is_not_an_execution() -> None:
 
     stats = _run(config, scenario)
     assert (stats["inference_count"], stats["execution_count"]) == (1, 1)
+
+
+def test_cancelled_queued_request_frees_its_queue_slot() -> None:
+    """A queued request whose client gives up leaves the queue at once (max_queue_size 1)."""
+
+    async def scenario() -> str:
+        config = ModelConfig(
+            name="slow", backend="fake", max_batch_size=4,
+            inputs=(TensorSpec("x", "FP32", (2,)),), outputs=(TensorSpec("y", "FP32", (2,)),),
+            dynamic_batching=DynamicBatching(queue=QueuePolicy(max_queue_size=1)),
+            parameters={"delay_ms": "200"})
+        scheduler = Scheduler(config, [FakeBackend().load(Path("."), config, 0,
+                                                          RuntimeSettings())],
+                              ModelStats("slow", "1"))
+
+        def checked() -> Checked:
+            return check(config, InferRequest("slow", inputs=[
+                InputTensor("x", "FP32", [1, 2], np.ones((1, 2), np.float32))]))
+
+        running = asyncio.ensure_future(scheduler.submit(checked()))
+        await asyncio.sleep(0.02)
+        queued = asyncio.ensure_future(scheduler.submit(checked()))
+        await asyncio.sleep(0.02)
+        queued.cancel()
+        await asyncio.sleep(0.01)
+        third = await scheduler.submit(checked())  # would be QueueFull if the slot were held
+        await running
+        await scheduler.close(1.0)
+        return str(third[0].shape)
+
+    assert asyncio.run(scenario()) == "(1, 2)"

@@ -44,6 +44,8 @@ def _unary(fn: Callable[[Any, Any], Awaitable[Any]], req: Any, resp: Any) -> Any
             return await fn(request, context)
         except InferenceError as exc:
             await context.abort(grpc.StatusCode[exc.grpc_code], str(exc))
+        except grpc.aio.AbortError:
+            raise  # the handler aborted with its own status already
         except Exception as exc:
             log.exception("internal error in gRPC call")
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {exc}")

@@ -36,8 +36,13 @@ class HttpApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             body = await self._read_body(headers, receive)
-            request = Request(scope["method"], scope["path"], headers, body,
-                              scope.get("query_string", b"").decode("latin-1"))
+            request = Request(
+                scope["method"],
+                scope["path"],
+                headers,
+                body,
+                scope.get("query_string", b"").decode("latin-1"),
+            )
             reply = await self.router.dispatch(request)
         except InferenceError as exc:
             reply = error_reply(exc.http_status, str(exc))
@@ -49,9 +54,16 @@ class HttpApp:
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         limit = self.max_request_bytes
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of "
-                                  f"{limit} bytes (--max-request-size)")
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > limit
+        ):
+            raise PayloadTooLarge(
+                f"request body of {declared} bytes exceeds the limit of "
+                f"{limit} bytes (--max-request-size)"
+            )
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -61,8 +73,9 @@ class HttpApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes "
-                                      "(--max-request-size)")
+                raise PayloadTooLarge(
+                    f"request body exceeds the limit of {limit} bytes (--max-request-size)"
+                )
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break

@@ -204,7 +204,7 @@ class Router:
 def _header_length(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.strip().isdigit():
+    if not (raw.strip().isascii() and raw.strip().isdigit()):
         raise InvalidInput(f"Inference-Header-Content-Length '{raw}' is not a number")
     return int(raw)
 
