@@ -150,9 +150,9 @@ class ModelManager:
         for version in selected:
             fingerprint = source.fingerprint(version)
             current = live.get(version)
-            if (current is not None and current.fingerprint == fingerprint
-                    and current.config_msg == msg):
-                continue  # same files, same complete config: keep the live version
+            if (current is not None and config_override is None
+                    and current.fingerprint == fingerprint and current.config_msg == msg):
+                continue  # same files, same config, no override: keep the live version
             counters = self.lifecycle.setdefault(name, LifecycleStats())
             started = time.perf_counter()
             try:
