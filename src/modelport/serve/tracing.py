@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -114,7 +113,3 @@ class Tracing:
             "modelport.model": model, "modelport.version": version,
             "modelport.batch_size": batch_size, "modelport.requests": len(requests)})
 
-
-def now_ns() -> int:
-    """Wall-clock nanoseconds, the clock spans use."""
-    return time.time_ns()

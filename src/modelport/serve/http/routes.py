@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -179,6 +180,7 @@ class Router:
 
     async def _infer(self, req: Request, name: str, version: str,
                      trace: RequestTrace | None) -> Reply:
+        received = time.perf_counter_ns()  # latency includes decoding, as on gRPC
         raw_length = req.headers.get("inference-header-content-length")
         header_length = _header_length(raw_length)
         config = self.core.manager.get(name, version).config  # 404 before any decoding error
@@ -189,7 +191,7 @@ class Router:
             request = codec.decode_infer(req.body, header_length, name, version)
         if span is not None:
             span.end()
-        request.trace = trace
+        request.trace, request.received_ns = trace, received
         response = await self.core.infer(request)
         span = trace.child("encode") if trace is not None else None
         binary_default = bool(request.parameters.get("binary_data_output", False))
