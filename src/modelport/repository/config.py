@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+DEFAULT_MODEL_FILENAME = "model.onnx"
+
 TimeoutAction = Literal["REJECT", "DELAY"]
 PolicyKind = Literal["latest", "all", "specific"]
 
@@ -82,7 +84,7 @@ class ModelConfig:
     dynamic_batching: DynamicBatching | None = None
     instance_groups: tuple[InstanceGroup, ...] = (InstanceGroup(),)
     parameters: dict[str, str] = field(default_factory=dict)
-    default_model_filename: str = "model.onnx"
+    default_model_filename: str = DEFAULT_MODEL_FILENAME
     warmup: tuple[dict[str, Any], ...] = ()
 
     @property

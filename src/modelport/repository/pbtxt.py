@@ -14,6 +14,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from modelport.datatypes import BY_CONFIG
 from modelport.errors import ModelConfigError
 from modelport.repository.config import (
+    DEFAULT_MODEL_FILENAME,
     DynamicBatching,
     InstanceGroup,
     ModelConfig,
@@ -126,7 +127,7 @@ def to_view(msg: Any) -> ModelConfig:
         dynamic_batching=_dynamic_batching(msg),
         instance_groups=groups,
         parameters={k: v.string_value for k, v in msg.parameters.items()},
-        default_model_filename=msg.default_model_filename or "model.onnx",
+        default_model_filename=msg.default_model_filename or DEFAULT_MODEL_FILENAME,
         warmup=tuple(
             json_format.MessageToDict(w, preserving_proto_field_name=True) for w in msg.model_warmup
         ),

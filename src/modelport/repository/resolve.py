@@ -9,7 +9,7 @@ from typing import Any
 
 from modelport.errors import ModelConfigError, ModelLoadError
 from modelport.repository import autocomplete, pbtxt
-from modelport.repository.config import ModelConfig
+from modelport.repository.config import DEFAULT_MODEL_FILENAME, ModelConfig
 from modelport.repository.layout import ModelSource, Repository
 from modelport.runtime import reads_onnx
 
@@ -34,18 +34,14 @@ def resolve(repository: Repository, name: str, override: Any = None) -> Resolved
     """
     source = repository.source(name)
     msg = copy.deepcopy(override) if override is not None else repository.read_config(source)
-    filename = msg.default_model_filename or "model.onnx"
+    filename = model_filename(msg)
     if PurePath(filename).name != filename or filename in (".", "..") or "\\" in filename:
         raise ModelConfigError(
             f"model '{name}': default_model_filename '{filename}' must be a plain file name "
             "inside the version folder"
         )
     policy = pbtxt.version_policy(msg)
-    available = [
-        v for v in source.versions
-        if not reads_onnx(msg.backend or "onnxruntime") or (source.versions[v] / filename).exists()
-    ]
-    selected = policy.select(available)
+    selected = policy.select(loadable_versions(source, msg))
     if not selected:
         raise ModelLoadError(
             f"no loadable version in {source.path}: expected {source.path}/<version>/{filename}"
@@ -53,3 +49,16 @@ def resolve(repository: Repository, name: str, override: Any = None) -> Resolved
         )
     autocomplete.complete(msg, name, source.versions[max(selected)] / filename)
     return ResolvedModel(source, msg, pbtxt.to_view(msg), selected)
+
+
+def model_filename(msg: Any) -> str:
+    """The file each version folder holds for this config."""
+    return str(msg.default_model_filename or DEFAULT_MODEL_FILENAME)
+
+
+def loadable_versions(source: ModelSource, msg: Any) -> list[int]:
+    """Version folders that hold the model file (any folder, for backends without one)."""
+    filename = model_filename(msg)
+    needs_file = reads_onnx(msg.backend or "onnxruntime")
+    return [v for v, path in source.versions.items()
+            if not needs_file or (path / filename).exists()]

@@ -23,7 +23,7 @@ from modelport.errors import (
 )
 from modelport.repository import pbtxt
 from modelport.repository.layout import Repository, check_model_name, write_model_files
-from modelport.repository.resolve import resolve
+from modelport.repository.resolve import loadable_versions, resolve
 from modelport.runtime import RuntimeSettings
 from modelport.serve.histogram import LOAD_BUCKETS, Histogram
 from modelport.serve.memory import trim_heap
@@ -263,10 +263,7 @@ def _new_versions(repository: Repository, name: str, override: Any,
     try:
         source = repository.source(name)
         msg = override if override is not None else repository.read_config(source)
-        filename = msg.default_model_filename or "model.onnx"
-        available = [v for v, path in source.versions.items()
-                     if msg.backend == "fake" or (path / filename).exists()]
-        selected = pbtxt.version_policy(msg).select(available)
+        selected = pbtxt.version_policy(msg).select(loadable_versions(source, msg))
     except (ModelportError, OSError):
         return []
     return [v for v in selected if v not in live]

@@ -171,8 +171,7 @@ class InferenceService:
 
     async def repository_load(self, request: Any, context: Any) -> Any:
         self.control.authorize(_metadata(context, "authorization"))
-        params = {k: getattr(v, v.WhichOneof("parameter_choice") or "string_param")
-                  for k, v in request.parameters.items()}
+        params = codec.parameters(request.parameters)
         await self.control.load(request.model_name, params)
         return pb.RepositoryModelLoadResponse()
 

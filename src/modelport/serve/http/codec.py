@@ -11,7 +11,7 @@ import orjson
 from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig
-from modelport.serve.tensors import element_count, from_raw, to_raw
+from modelport.serve.tensors import element_count, from_raw, split_bytes, to_raw
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -83,8 +83,6 @@ def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str
                            "a JSON header with the shape")
     dt = by_name(spec.datatype)
     if spec.datatype == "BYTES":
-        from modelport.serve.tensors import split_bytes
-
         items = _count_bytes_items(body)
         shape = [1, items] if config.batching else [items]
         data = np.array(split_bytes(spec.name, body, items), dtype=object).reshape(shape)
