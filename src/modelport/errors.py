@@ -10,13 +10,17 @@
     │   ├── InvalidInput(ValueError)       400 / INVALID_ARGUMENT
     │   │   └── PayloadTooLarge            413 / RESOURCE_EXHAUSTED
     │   ├── ModelNotFound(LookupError)     404 / NOT_FOUND
+    │   │   └── ModelUnavailable           the model is known but failed to load or was unloaded
     │   ├── ModelNotReady                  400 / UNAVAILABLE
     │   ├── Unavailable                    503 / UNAVAILABLE
+    │   │   ├── ModelLoading               the model's first version is still loading
     │   │   ├── QueueFull                  the model's queue is at max_queue_size
     │   │   └── RequestTimedOut            the request waited longer than its timeout
     │   ├── PermissionDenied               403 / PERMISSION_DENIED (control-plane token)
     │   ├── Unsupported                    501 / UNIMPLEMENTED
     │   └── BackendError                   500 / INTERNAL (the runtime failed)
+    │       └── ComputeFailed              a kernel failed on the batch's values; when a
+    │                                      request alone causes it, it is answered as InvalidInput
     ├── ProbeError                         modelport probe
     │   ├── ElfError(ValueError)           a file is not a readable ELF object
     │   └── FatbinError(ValueError)        a GPU fat binary is truncated or corrupt
@@ -87,6 +91,13 @@ class ModelNotFound(InferenceError, LookupError):
     grpc_code = "NOT_FOUND"
 
 
+class ModelUnavailable(ModelNotFound):
+    """The model is known (it failed to load, or was unloaded) but has no version to serve.
+
+    Triton answers such a model as unknown (NOT_FOUND); the message adds its state and why.
+    """
+
+
 class ModelNotReady(InferenceError):
     """The model exists but is not ready."""
 
@@ -99,6 +110,10 @@ class Unavailable(InferenceError):
 
     http_status = 503
     grpc_code = "UNAVAILABLE"
+
+
+class ModelLoading(Unavailable):
+    """The model is loading for the first time; retrying shortly may succeed."""
 
 
 class QueueFull(Unavailable):
@@ -128,6 +143,11 @@ class BackendError(InferenceError):
 
     http_status = 500
     grpc_code = "INTERNAL"
+
+
+class ComputeFailed(BackendError):
+    """The runtime failed on the values of a batch (an index out of range, shapes that
+    disagree): the request's fault when it fails alone on a model that has computed before."""
 
 
 class ProbeError(ModelportError):

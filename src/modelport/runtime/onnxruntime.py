@@ -3,19 +3,20 @@ sized to the machine, CUDA/TensorRT execution providers when onnxruntime-gpu is 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from modelport.errors import BackendError, ModelLoadError
+from modelport.errors import ModelLoadError
 from modelport.repository.config import ModelConfig
 from modelport.runtime.base import Instance, RuntimeSettings
+from modelport.runtime.onnxfile import OnnxFiles, onnx_files
+from modelport.runtime.ortcache import CacheEntry, cache_entry
+from modelport.runtime.orterrors import run_error
 from modelport.runtime.ortpool import in_background, shared_pool
 
 log = logging.getLogger("modelport.runtime")
@@ -25,21 +26,6 @@ def _ort() -> Any:
     import onnxruntime
 
     return onnxruntime
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, cached by path, size and modification time."""
-    stat = path.stat()
-    return _digest(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=128)
-def _digest(path_text: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path_text, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _explicit_threads(config: ModelConfig) -> int:
@@ -91,8 +77,10 @@ def providers_for(config: ModelConfig, settings: RuntimeSettings) -> list[str]:
 class OnnxRuntimeInstance:
     """One InferenceSession."""
 
-    def __init__(self, session: Any, config: ModelConfig) -> None:
+    def __init__(self, session: Any, config: ModelConfig, graph: Path | None = None) -> None:
         self.session = session
+        self.model = config.name
+        self.graph = graph  # the file the session was built from, to explain run errors
         self.string_outputs = {s.name for s in config.outputs if s.datatype == "BYTES"}
         self.string_inputs = {s.name for s in config.inputs if s.datatype == "BYTES"}
 
@@ -105,7 +93,7 @@ class OnnxRuntimeInstance:
         try:
             results: list[np.ndarray] = self.session.run(list(outputs), feed)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types
-            raise BackendError(f"onnxruntime failed: {exc}") from None
+            raise run_error(exc, self.model, self.graph, feed) from None
         return [
             _to_bytes(arr) if name in self.string_outputs else arr
             for name, arr in zip(outputs, results, strict=False)
@@ -132,51 +120,79 @@ class OnnxRuntimeBackend:
     def load(
         self, path: Path, config: ModelConfig, index: int, settings: RuntimeSettings
     ) -> Instance:
-        """Create a session for the model at ``path``.
+        """Create a session for the model at ``path`` (and the external-data files it names).
 
         Raises:
-            ModelLoadError: onnxruntime cannot load the file.
+            ModelLoadError: a file is missing or onnxruntime cannot load the model; the message
+                names the user's files as ``<model>/<version>/<file>``.
         """
         ort = _ort()
+        label = f"{config.name}/{path.parent.name}/{path.name}"
+        files = onnx_files(path, label)
         providers = providers_for(config, settings)
-        options = ort.SessionOptions()
         pooled = (settings.shared_thread_pool and providers == ["CPUExecutionProvider"]
                   and not _explicit_threads(config)
                   and shared_pool(ort, settings.intra_op_threads or _cores()) > 0)
-        if pooled:
-            options.use_per_session_threads = False
-        else:
-            options.intra_op_num_threads = threads_for(config, settings)
-            options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        source = path
-        cached = self._cache_path(path, providers, settings)
-        if cached is not None and cached.exists():
-            source = cached
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        else:
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if cached is not None and index == 0:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                options.optimized_model_filepath = str(cached.with_suffix(f".{os.getpid()}.tmp"))
-        def create() -> Any:
-            return ort.InferenceSession(str(source), sess_options=options, providers=providers)
-
+        entry = self._cache_entry(files, providers, settings)
+        if entry is not None and entry.exists():
+            try:
+                session = self._session(ort, entry.model, config, settings, providers, pooled,
+                                        optimized=True)
+                log.debug("loaded %s from the optimized-model cache %s", label, entry.folder)
+                return OnnxRuntimeInstance(session, config, entry.model)
+            except Exception as exc:  # a damaged entry: rebuild it from the user's files
+                log.warning("optimized-model cache entry %s is unusable (%s); rebuilding",
+                            entry.folder, exc)
+                entry.discard()
+        writer = None
+        options = _options(ort, config, settings, pooled, optimized=False)
+        if entry is not None and index == 0:
+            writer = entry.writer(options)
         try:
-            session = in_background(create) if pooled else create()
+            session = _create(ort, path, options, providers, pooled)
         except Exception as exc:
-            raise ModelLoadError(f"{path}: onnxruntime cannot load the model: {exc}") from None
-        if options.optimized_model_filepath:
-            tmp = Path(options.optimized_model_filepath)
-            if tmp.exists():
-                tmp.replace(cached)  # type: ignore[arg-type]
-        log.debug("loaded %s from %s with %s", config.name, source, providers)
-        return OnnxRuntimeInstance(session, config)
+            if writer is not None:
+                writer.abandon()
+            detail = str(exc).replace(str(path.parent), str(Path(label).parent))
+            raise ModelLoadError(f"{label}: onnxruntime cannot load the model: {detail}") from None
+        if writer is not None:
+            writer.commit()
+        log.debug("loaded %s with %s", label, providers)
+        return OnnxRuntimeInstance(session, config, path)
 
     @staticmethod
-    def _cache_path(path: Path, providers: list[str], settings: RuntimeSettings) -> Path | None:
+    def _session(ort: Any, source: Path, config: ModelConfig, settings: RuntimeSettings,
+                 providers: list[str], pooled: bool, optimized: bool) -> Any:
+        options = _options(ort, config, settings, pooled, optimized)
+        return _create(ort, source, options, providers, pooled)
+
+    @staticmethod
+    def _cache_entry(files: OnnxFiles, providers: list[str],
+                     settings: RuntimeSettings) -> CacheEntry | None:
         if settings.cache_dir is None or providers != ["CPUExecutionProvider"]:
             return None  # GPU providers' optimizations depend on the device; no cache
-        key = f"{file_digest(path)[:24]}-ort{_ort().__version__}-cpu"
-        return settings.cache_dir / "ort" / f"{key}.onnx"
+        return cache_entry(settings.cache_dir, files, _ort().__version__,
+                           "cpu-level99-external1024")
+
+
+def _options(ort: Any, config: ModelConfig, settings: RuntimeSettings, pooled: bool,
+             optimized: bool) -> Any:
+    """Session options; ``optimized``: the graph was optimized already (from the cache)."""
+    options = ort.SessionOptions()
+    if pooled:
+        options.use_per_session_threads = False
+    else:
+        options.intra_op_num_threads = threads_for(config, settings)
+        options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_DISABLE_ALL if optimized
+                                        else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    return options
+
+
+def _create(ort: Any, source: Path, options: Any, providers: list[str], pooled: bool) -> Any:
+    def create() -> Any:
+        return ort.InferenceSession(str(source), sess_options=options, providers=providers)
+
+    return in_background(create) if pooled else create()

@@ -28,11 +28,17 @@ class ServerConfig:
         max_request_bytes: largest accepted request body (after decompression).
         control_token: when set, load/unload calls need "Authorization: Bearer <token>".
         intra_op_threads: ONNX Runtime threads per instance; 0 shares the cores out.
-        cache_dir: optimized-model cache; None disables it.
+        cache_dir: where the optimized-model cache lives; None means the default place
+            ($MODELPORT_CACHE_DIR, else $XDG_CACHE_HOME/modelport, else ~/.cache/modelport).
+        model_cache: keep ONNX Runtime's optimized graphs on disk so later loads skip the
+            optimization (False, or MODELPORT_NO_CACHE set, turns it off).
         drain_timeout_s: how long an unloaded version may finish in-flight work.
         shared_thread_pool: one ONNX Runtime thread pool for all sessions, new versions built
             at background priority (smooth reloads). The command line turns it on; leave it off
             when the server shares its process with other ONNX Runtime sessions.
+        strict_readiness: report the server ready only when every model it was asked to load
+            has a version serving (Triton's --strict-readiness, default true); False: ready as
+            soon as start-up is done.
         allow_metrics: serve /metrics and keep latency histograms (Triton's --allow-metrics).
         debug_endpoints: serve /v2/debug/... (allocation tracing, per-version memory); they
             need the control token when one is set.
@@ -52,10 +58,12 @@ class ServerConfig:
     control_token: str | None = None
     intra_op_threads: int = 0
     cache_dir: Path | None = None
+    model_cache: bool = True
     drain_timeout_s: float = 30.0
     log_level: str = "info"
     debug_endpoints: bool = False
     allow_metrics: bool = True
+    strict_readiness: bool = True
     shared_thread_pool: bool = False
 
     def __post_init__(self) -> None:
@@ -74,8 +82,15 @@ class ServerConfig:
             raise ConfigError("--max-request-size must be at least 1024 bytes")
         if self.control_token is None:
             self.control_token = os.environ.get("MODELPORT_CONTROL_TOKEN") or None
-        if self.cache_dir is None and os.environ.get("MODELPORT_NO_CACHE") is None:
+        if os.environ.get("MODELPORT_NO_CACHE") is not None:
+            self.model_cache = False
+        if self.cache_dir is None:
             self.cache_dir = default_cache_dir()
+
+    @property
+    def model_cache_dir(self) -> Path | None:
+        """The optimized-model cache folder, or None when the cache is off."""
+        return self.cache_dir if self.model_cache else None
 
 
 def default_cache_dir() -> Path:

@@ -57,12 +57,13 @@ class Server:
         """Bind the fronts, load models per the control mode, then report ready."""
         cfg = self.config
         repository = self._repository()
-        settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads, cache_dir=cfg.cache_dir,
+        settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads,
+                                   cache_dir=cfg.model_cache_dir,
                                    shared_thread_pool=cfg.shared_thread_pool)
         self.manager = ModelManager(repository, settings, cfg.drain_timeout_s, cfg.allow_metrics)
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
                    else Tracing.from_environment())
-        self.core = InferenceCore(self.manager, tracing)
+        self.core = InferenceCore(self.manager, tracing, cfg.strict_readiness)
         control = ModelControl(self.manager, cfg.model_control_mode, cfg.control_token)
         if cfg.http_port >= 0:
             await self._start_http(control)
@@ -75,7 +76,7 @@ class Server:
             poller = RepositoryPoller(self.manager, cfg.repository_poll_secs)
             poller.remember()
             self._poll_task = asyncio.get_running_loop().create_task(poller.run())
-        self.core.ready = True
+        self.core.started = True
 
     async def _load_initial(self, repository: Repository) -> None:
         assert self.manager is not None
@@ -125,16 +126,17 @@ class Server:
     async def _start_grpc(self, control: ModelControl) -> None:
         import grpc
 
-        from modelport.serve.grpc.service import InferenceService
+        from modelport.serve.grpc.service import InferenceService, grpc_receive_limit
 
         assert self.core is not None
         limit = self.config.max_request_bytes
         self._grpc = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_receive_message_length", grpc_receive_limit(limit)),
             ("grpc.max_send_message_length", 2**31 - 1),
             ("grpc.so_reuseport", 0),
         ])
-        self._grpc.add_generic_rpc_handlers(InferenceService(self.core, control).handlers())
+        self._grpc.add_generic_rpc_handlers(
+            InferenceService(self.core, control, limit).handlers())
         address = f"{_host(self.config.grpc_address)}:{self.config.grpc_port}"
         port = self._grpc.add_insecure_port(address)
         if port == 0:
@@ -145,7 +147,7 @@ class Server:
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop taking requests, let in-flight ones finish, unload every model."""
         if self.core is not None:
-            self.core.ready = False
+            self.core.started = False
         if self._poll_task is not None:
             self._poll_task.cancel()
         if self._grpc is not None:
@@ -190,7 +192,14 @@ class Server:
         if self.metrics_port is not None:
             log.info("metrics http://%s:%d/metrics", self.config.metrics_address,
                      self.metrics_port)
-        log.info("ready (Ctrl+C to stop)")
+        assert self.core is not None
+        if self.core.ready:
+            log.info("ready (Ctrl+C to stop)")
+        else:
+            waiting = ", ".join(self.manager.unready_models())
+            log.warning("serving, but NOT READY: no version of %s is serving (strict "
+                        "readiness; --strict-readiness false reports ready anyway) "
+                        "(Ctrl+C to stop)", waiting)
 
 
 async def _serve_asgi(app: Any, address: str, port: int) -> tuple[Any, asyncio.Task[None], int]:

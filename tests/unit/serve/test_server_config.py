@@ -1,0 +1,46 @@
+"""ServerConfig and the serve command line: the model cache and readiness settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelport.cli import build_parser
+from modelport.serve.cli import config_from_args
+from modelport.serve.config import ServerConfig
+
+
+def _config(*argv: str) -> ServerConfig:
+    config: ServerConfig = config_from_args(build_parser().parse_args(["serve", *argv]))
+    return config
+
+
+def test_model_cache_is_on_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The cache lives under $MODELPORT_CACHE_DIR unless turned off."""
+    monkeypatch.setenv("MODELPORT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("MODELPORT_NO_CACHE", raising=False)
+    assert _config().model_cache_dir == tmp_path
+
+
+@pytest.mark.parametrize("argv", [("--model-cache", "off"), ("--cache-dir", "")])
+def test_model_cache_can_be_turned_off(argv: tuple[str, ...]) -> None:
+    """`--model-cache off` and an empty `--cache-dir` both turn the cache off."""
+    assert _config(*argv).model_cache_dir is None
+
+
+def test_no_cache_environment_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MODELPORT_NO_CACHE turns the cache off for configs built from Python too."""
+    monkeypatch.setenv("MODELPORT_NO_CACHE", "1")
+    assert ServerConfig().model_cache_dir is None
+
+
+def test_cache_dir_flag_moves_the_cache(tmp_path: Path) -> None:
+    """`--cache-dir DIR` puts the cache there."""
+    assert _config("--cache-dir", str(tmp_path)).model_cache_dir == tmp_path
+
+
+def test_strict_readiness_defaults_to_true() -> None:
+    """Triton's default; `--strict-readiness false` turns it off."""
+    assert _config().strict_readiness is True
+    assert _config("--strict-readiness", "false").strict_readiness is False
