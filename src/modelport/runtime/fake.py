@@ -1,7 +1,8 @@
 """A backend with no model file: echoes inputs to outputs, optionally after a delay.
 
 Config parameters: ``delay_ms`` (sleep per batch), ``fail_on`` (an input value that makes the
-batch raise). Used by tests of the scheduler and by users trying the server's plumbing.
+batch raise ComputeFailed, as a runtime does when a kernel rejects a value). Used by tests of
+the scheduler and by users trying the server's plumbing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from modelport.datatypes import BY_NAME
-from modelport.errors import BackendError
+from modelport.errors import ComputeFailed
 from modelport.repository.config import ModelConfig
 from modelport.runtime.base import Instance, RuntimeSettings
 
@@ -36,7 +37,9 @@ class FakeInstance:
         first = arrays[0]
         self.batches.append(int(first.shape[0]) if first.ndim else 1)
         if self.fail_on is not None and first.dtype.kind in "fiu" and (first == self.fail_on).any():
-            raise BackendError(f"fake backend asked to fail on value {self.fail_on}")
+            raise ComputeFailed(f"model '{self.config.name}' cannot compute this request: input "
+                                f"'{self.config.inputs[0].name}' holds {self.fail_on}, which the "
+                                "fake backend was asked to fail on")
         result = []
         for name in outputs:
             index = next(i for i, s in enumerate(self.config.outputs) if s.name == name)

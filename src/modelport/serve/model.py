@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modelport.errors import ModelLoadError, ModelportError
 from modelport.repository.config import ModelConfig
 from modelport.runtime import RuntimeSettings, get_backend, reads_onnx
-from modelport.runtime.base import Instance
+from modelport.runtime.base import Backend, Instance
 from modelport.serve.memory import rss_bytes
 from modelport.serve.scheduler import Scheduler
 from modelport.serve.stats import ModelStats
@@ -52,9 +54,9 @@ class ModelVersion:
         """
         started = time.perf_counter()
         rss_before = rss_bytes()
-        instances = await asyncio.to_thread(_create_instances, config, path, settings)
+        instances, warmed = await asyncio.to_thread(_create_instances, config, path, settings)
         stats = ModelStats(config.name, str(version), histograms=histograms)
-        scheduler = Scheduler(config, instances, stats)
+        scheduler = Scheduler(config, instances, stats, proven=warmed)
         return cls(config=config, config_msg=config_msg, version=version, path=path,
                    fingerprint=fingerprint, scheduler=scheduler, stats=stats,
                    load_seconds=time.perf_counter() - started,
@@ -66,24 +68,46 @@ class ModelVersion:
 
 
 def _create_instances(config: ModelConfig, path: Path,
-                      settings: RuntimeSettings) -> list[Instance]:
+                      settings: RuntimeSettings) -> tuple[list[Instance], bool]:
+    """Load and warm up every instance; returns them and whether any warm-up ran."""
     model_file = path / config.default_model_filename
     if reads_onnx(config.backend) and not model_file.is_file():
-        raise ModelLoadError(f"model file {model_file} is missing")
+        raise ModelLoadError(
+            f"{config.name}/{path.name}/{config.default_model_filename} is missing")
     backend = get_backend(config.backend)
     instances: list[Instance] = []
+    feeds = warmup_feeds(config)
     try:
         for index in range(config.instance_count):
-            instance = backend.load(model_file, config, index, settings)
-            instances.append(instance)
-            for feed in warmup_feeds(config):
-                instance.run(feed, [s.name for s in config.outputs])
+            instances.append(_load_one(backend, model_file, config, index, settings))
+            _warm_up(instances[-1], config, feeds)
+    except BaseException:
+        for inst in instances:
+            inst.close()
+        raise
+    return instances, bool(feeds)
+
+
+def _load_one(backend: Backend, model_file: Path, config: ModelConfig, index: int,
+              settings: RuntimeSettings) -> Instance:
+    try:
+        return backend.load(model_file, config, index, settings)
+    except ModelLoadError:
+        raise
     except ModelportError as exc:
-        for inst in instances:
-            inst.close()
-        raise ModelLoadError(f"{exc}") from None
-    except Exception as exc:
-        for inst in instances:
-            inst.close()
-        raise ModelLoadError(f"warm-up failed: {type(exc).__name__}: {exc}") from None
-    return instances
+        raise ModelLoadError(str(exc)) from None
+    except Exception as exc:  # an operator-registered backend's own exception
+        raise ModelLoadError(f"backend '{config.backend}' cannot load the model: "
+                             f"{type(exc).__name__}: {exc}") from None
+
+
+def _warm_up(instance: Instance, config: ModelConfig,
+             feeds: list[dict[str, np.ndarray]]) -> None:
+    outputs = [s.name for s in config.outputs]
+    for feed in feeds:
+        try:
+            instance.run(feed, outputs)
+        except ModelportError as exc:
+            raise ModelLoadError(f"warm-up failed: {exc}") from None
+        except Exception as exc:
+            raise ModelLoadError(f"warm-up failed: {type(exc).__name__}: {exc}") from None

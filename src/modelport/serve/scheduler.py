@@ -20,9 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from modelport.errors import BackendError, QueueFull, RequestTimedOut, Unavailable
+from modelport.errors import (
+    BackendError,
+    ComputeFailed,
+    InvalidInput,
+    QueueFull,
+    RequestTimedOut,
+    Unavailable,
+)
 from modelport.repository.config import ModelConfig, QueuePolicy
 from modelport.runtime.base import Instance
+from modelport.serve.batch import Batch, Pending
 from modelport.serve.stats import ModelStats
 from modelport.serve.tracing import RequestTrace
 from modelport.serve.validate import Checked
@@ -31,24 +39,15 @@ CONTENTION_WINDOW_NS = 1_000_000_000
 INLINE_BELOW_NS = int(os.environ.get("MODELPORT_INLINE_BELOW_US", "150")) * 1000
 
 
-class _Pending:
-    __slots__ = ("checked", "enqueued_ns", "future", "timer", "trace", "wall_ns")
-
-    def __init__(self, checked: Checked, future: asyncio.Future[list[np.ndarray]],
-                 trace: RequestTrace | None) -> None:
-        self.checked = checked
-        self.future = future
-        self.enqueued_ns = time.perf_counter_ns()
-        self.timer: asyncio.TimerHandle | None = None
-        self.trace = trace
-        self.wall_ns = time.time_ns() if trace is not None else 0
-
-
 class Scheduler:
     """Queues checked requests for one model version and runs them on its instances."""
 
-    def __init__(self, config: ModelConfig, instances: list[Instance], stats: ModelStats) -> None:
+    def __init__(self, config: ModelConfig, instances: list[Instance], stats: ModelStats,
+                 proven: bool = False) -> None:
         self.config = config
+        # Whether the model has computed something (warm-up or a request): only then can a
+        # kernel failure on one request's values be blamed on that request.
+        self.proven = proven
         self.instances = instances
         self.stats = stats
         db = config.dynamic_batching
@@ -57,7 +56,7 @@ class Scheduler:
         self.preferred = db.preferred_batch_size if db else ()
         self.target = max(self.preferred) if self.preferred else self.max_batch
         self.policy = db.queue if db else QueuePolicy()
-        self.queue: deque[_Pending] = deque()
+        self.queue: deque[Pending] = deque()
         self.queued_items = 0
         self.busy = 0
         self.closed = False
@@ -99,7 +98,7 @@ class Scheduler:
                 f"exceeds maximum queue size: model '{self.config.name}' already has {limit} "
                 "requests queued; retry later or raise max_queue_size"
             )
-        pending = _Pending(checked, self._loop.create_future(), trace)
+        pending = Pending(checked, self._loop.create_future(), trace)
         if self.busy or self.queue:
             self._contended_ns = pending.enqueued_ns
         timeout_us = timeout_us if (timeout_us and self.policy.allow_timeout_override) else (
@@ -117,7 +116,7 @@ class Scheduler:
             self._forget(pending)
             raise
 
-    def _forget(self, pending: _Pending) -> None:
+    def _forget(self, pending: Pending) -> None:
         if pending.timer is not None:
             pending.timer.cancel()
         try:
@@ -127,7 +126,7 @@ class Scheduler:
         self.queued_items -= pending.checked.batch_size
         self._check_idle()
 
-    def _expire(self, pending: _Pending) -> None:
+    def _expire(self, pending: Pending) -> None:
         try:
             self.queue.remove(pending)
         except ValueError:
@@ -174,8 +173,8 @@ class Scheduler:
             except asyncio.TimeoutError:
                 return
 
-    def _take(self) -> list[_Pending]:
-        batch: list[_Pending] = []
+    def _take(self) -> list[Pending]:
+        batch: list[Pending] = []
         total = 0
         while self.queue:
             head = self.queue[0]
@@ -199,12 +198,12 @@ class Scheduler:
                 p.timer.cancel()
         return batch
 
-    def _pop(self) -> _Pending:
+    def _pop(self) -> Pending:
         p = self.queue.popleft()
         self.queued_items -= p.checked.batch_size
         return p
 
-    def _cut_to_preferred(self, batch: list[_Pending]) -> list[_Pending]:
+    def _cut_to_preferred(self, batch: list[Pending]) -> list[Pending]:
         sizes = np.cumsum([p.checked.batch_size for p in batch])
         cuts = [i for i, s in enumerate(sizes) if int(s) in self.preferred]
         if not cuts:
@@ -216,57 +215,61 @@ class Scheduler:
         return batch[:keep]
 
     async def _execute(self, instance: Instance, executor: ThreadPoolExecutor,
-                       batch: list[_Pending]) -> None:
+                       members: list[Pending]) -> None:
         start = time.perf_counter_ns()
-        for p in batch:
+        for p in members:
             self.stats.record_queue(start - p.enqueued_ns)
-        span = self._trace_batch(batch)
-        names = _union_outputs(self.config, batch)
-        feed = _merge_inputs(batch)
-        total = sum(p.checked.batch_size for p in batch)
+        span = self._trace_batch(members)
+        try:
+            await self._run_isolating(instance, executor, Batch(members, self.config,
+                                                                bool(self.max_batch)), start)
+        except asyncio.CancelledError:  # close() gave up waiting: answer, never leave hanging
+            Batch(members, self.config, False).fail(
+                Unavailable(f"model '{self.config.name}' was unloaded while the request ran"))
+            raise
+        finally:
+            if span is not None:
+                span.end()
+
+    async def _run_isolating(self, instance: Instance, executor: ThreadPoolExecutor,
+                             batch: Batch, start: int) -> None:
+        """Run ``batch``; if it fails, run its halves apart so only the culprits fail."""
+        names = batch.outputs()
+        feed = batch.feed()
         ready = time.perf_counter_ns()
         try:
-            if self._inline(total):
+            if self._inline(batch.size):
                 results = instance.run(feed, names)
             else:
                 results = await self._loop.run_in_executor(executor, instance.run, feed, names)
-            self._learn(total, time.perf_counter_ns() - ready)
-            if self.max_batch:
-                _check_batch_dim(results, names, total)
-        except asyncio.CancelledError:  # close() gave up waiting: answer, never leave hanging
-            gone = Unavailable(f"model '{self.config.name}' was unloaded while the request ran")
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(gone)
+            self._learn(batch.size, time.perf_counter_ns() - ready)
+            batch.deliver(results, names)
+        except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = exc if isinstance(exc, BackendError) else BackendError(
-                f"model '{self.config.name}' failed: {type(exc).__name__}: {exc}")
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(error)
-            if span is not None:
-                span.set_attribute("error", str(error))
-                span.end()
+            if len(batch) > 1:
+                for half in batch.halves():
+                    await self._run_isolating(instance, executor, half, time.perf_counter_ns())
+                return
+            batch.fail(self._blame(exc))
             return
+        self.proven = True
         done = time.perf_counter_ns()
-        index = {n: i for i, n in enumerate(names)}
-        offset = 0
-        for p in batch:
-            size = p.checked.batch_size
-            if self.max_batch:
-                outs = [results[index[n]][offset:offset + size] for n in p.checked.outputs]
-            else:
-                outs = [results[index[n]] for n in p.checked.outputs]
-            offset += size
-            if not p.future.done():
-                p.future.set_result(outs)
-        self.stats.record_execution(total, len(batch), ready - start, done - ready,
+        self.stats.record_execution(batch.size, len(batch), ready - start, done - ready,
                                     time.perf_counter_ns() - done)
-        if span is not None:
-            span.end()
 
-    def _trace_batch(self, batch: list[_Pending]) -> Any:
+    def _blame(self, exc: Exception) -> Exception:
+        """The error for a request that failed alone: its own fault (400) when the runtime
+        rejected its values on a model that has computed before, else the server's (500)."""
+        if isinstance(exc, InvalidInput):
+            return exc
+        if isinstance(exc, ComputeFailed) and self.proven:
+            return InvalidInput(str(exc))
+        if isinstance(exc, BackendError):
+            return exc
+        return BackendError(f"model '{self.config.name}' failed: {type(exc).__name__}: {exc}")
+
+    def _trace_batch(self, batch: list[Pending]) -> Any:
         traced = [(p.trace, p.wall_ns) for p in batch if p.trace is not None]
         if not traced:
             return None
@@ -313,26 +316,3 @@ class Scheduler:
         for inst in self.instances:
             inst.close()
         self.instances = []
-
-
-def _union_outputs(config: ModelConfig, batch: list[_Pending]) -> list[str]:
-    if len(batch) == 1:
-        return list(batch[0].checked.outputs)
-    wanted = {n for p in batch for n in p.checked.outputs}
-    return [s.name for s in config.outputs if s.name in wanted]
-
-
-def _merge_inputs(batch: list[_Pending]) -> dict[str, Any]:
-    if len(batch) == 1:
-        return batch[0].checked.feed
-    names = batch[0].checked.feed.keys()
-    return {n: np.concatenate([p.checked.feed[n] for p in batch]) for n in names}
-
-
-def _check_batch_dim(results: list[np.ndarray], names: list[str], total: int) -> None:
-    for name, arr in zip(names, results, strict=False):
-        if arr.ndim == 0 or arr.shape[0] != total:
-            raise BackendError(
-                f"output '{name}' has shape {list(arr.shape)}; expected a first (batch) "
-                f"dimension of {total}"
-            )

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelport.errors import BackendError, QueueFull, RequestTimedOut, Unavailable
+from modelport.errors import BackendError, InvalidInput, QueueFull, RequestTimedOut, Unavailable
 from modelport.repository.config import (
     DynamicBatching,
     InstanceGroup,
@@ -243,22 +243,81 @@ def test_request_timeout_overrides_default() -> None:
 
 
 def test_failing_batch_fails_only_its_requests() -> None:
-    """fail_on makes one batch raise: its requests get BackendError, the next batch succeeds."""
+    """A merged batch that raises is split: only the request with the bad value fails, its
+    neighbour gets its answer, and the next batch runs normally."""
     config = _config(fail_on=7.0, delay_ms=30)
 
     async def scenario(scheduler: Scheduler, instances: list[FakeInstance]) -> None:
         ok_first = _submit(scheduler, _checked(config, 1.0))
         await _until_busy(scheduler)
-        doomed = [_submit(scheduler, _checked(config, v)) for v in (7.0, 2.0)]
-        outcomes = await asyncio.gather(ok_first, *doomed, return_exceptions=True)
+        mixed = [_submit(scheduler, _checked(config, v)) for v in (7.0, 2.0)]
+        outcomes = await asyncio.gather(ok_first, *mixed, return_exceptions=True)
         assert outcomes[0][0].tolist() == [[1.0, 1.0]]
-        assert all(isinstance(o, BackendError) for o in outcomes[1:])
-        assert "fail on value 7.0" in str(outcomes[1])
+        assert isinstance(outcomes[1], InvalidInput)  # the model computed [1.0] before
+        assert "fail on" in str(outcomes[1])
+        assert outcomes[2][0].tolist() == [[2.0, 2.0]]
         (after,) = await scheduler.submit(_checked(config, 3.0))
         assert after.tolist() == [[3.0, 3.0]]
-        assert instances[0].batches == [1, 2, 1]
+        assert instances[0].batches == [1, 2, 1, 1, 1]
 
     _run(config, scenario)
+
+
+def test_bisection_isolates_one_bad_request_among_many() -> None:
+    """Seven good requests and one bad, merged into one batch: seven answers, one failure, and
+    the failure costs a logarithmic number of extra runs, not one per request."""
+    config = _config(fail_on=7.0, delay_ms=20)
+
+    async def scenario(scheduler: Scheduler, instances: list[FakeInstance]) -> None:
+        first = _submit(scheduler, _checked(config, 100.0))
+        await _until_busy(scheduler)
+        values = [1.0, 2.0, 3.0, 7.0, 4.0, 5.0, 6.0, 8.0]
+        outcomes = await asyncio.gather(first, *(_submit(scheduler, _checked(config, v))
+                                                 for v in values), return_exceptions=True)
+        failed = [v for v, o in zip(values, outcomes[1:], strict=True)
+                  if isinstance(o, Exception)]
+        assert failed == [7.0]
+        for v, o in zip(values, outcomes[1:], strict=True):
+            if v != 7.0:
+                assert o[0].tolist() == [[v, v]]
+        # depth first: the merged 8, its failing half of 4, that half's halves (one fails),
+        # the failing pair's singles, then the good half of 4
+        assert instances[0].batches[1:] == [8, 4, 2, 2, 1, 1, 4]
+
+    _run(config, scenario)
+
+
+def test_lone_failure_is_the_requests_fault_once_the_model_has_computed() -> None:
+    """A kernel failure on one request's values is InvalidInput (400) on a model that has
+    computed before, and stays BackendError (500) on one that never has."""
+    config = _config(fail_on=7.0, delay_ms=0)
+
+    async def scenario(scheduler: Scheduler, instances: list[FakeInstance]) -> None:
+        with pytest.raises(BackendError):
+            await scheduler.submit(_checked(config, 7.0))  # nothing computed yet
+        await scheduler.submit(_checked(config, 1.0))
+        with pytest.raises(InvalidInput, match="cannot compute this request: input 'x'"):
+            await scheduler.submit(_checked(config, 7.0))
+
+    _run(config, scenario)
+
+
+def test_failures_and_executions_are_counted_once() -> None:
+    """After a split, statistics count only the executions that ran through, and the
+    inference count holds only the requests that got answers."""
+    config = _config(fail_on=7.0, delay_ms=20)
+
+    async def scenario(scheduler: Scheduler, instances: list[FakeInstance]) -> dict[str, Any]:
+        first = _submit(scheduler, _checked(config, 100.0))
+        await _until_busy(scheduler)
+        await asyncio.gather(first, *(_submit(scheduler, _checked(config, v))
+                                      for v in (1.0, 7.0, 2.0, 3.0)), return_exceptions=True)
+        return scheduler.stats.as_dict()
+
+    stats = _run(config, scenario)
+    assert stats["inference_count"] == 4
+    # batches that ran through: [100], [1], [2, 3] (the merged 4 and [1, 7] and [7] failed)
+    assert stats["execution_count"] == 3
 
 
 # --- instances -----------------------------------------------------------------------------------
