@@ -34,10 +34,18 @@ EXTENSIONS = [
 class InferenceCore:
     """What a request needs from the server, whichever protocol carried it."""
 
-    def __init__(self, manager: ModelManager, tracing: Tracing | None = None) -> None:
+    def __init__(self, manager: ModelManager, tracing: Tracing | None = None,
+                 strict_readiness: bool = True) -> None:
         self.manager = manager
-        self.ready = False
+        self.started = False  # set once the initial loads are done; cleared on shutdown
+        self.strict_readiness = strict_readiness
         self.tracing = tracing or Tracing(None)
+
+    @property
+    def ready(self) -> bool:
+        """Server readiness: started and, with strict readiness, every model it was asked to
+        load has a version serving (Triton's --strict-readiness)."""
+        return self.started and (not self.strict_readiness or self.manager.all_ready())
 
     def server_metadata(self) -> dict[str, Any]:
         """Name, version and extensions."""

@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import (
+    InferenceError,
     InvalidInput,
     ModelLoadError,
+    ModelLoading,
     ModelNotFound,
     ModelportError,
+    ModelUnavailable,
 )
 from modelport.repository import pbtxt
 from modelport.repository.layout import Repository, check_model_name, write_model_files
@@ -40,6 +43,17 @@ class LifecycleStats:
     reloads: int = 0
     unloads: int = 0
     load_seconds: Histogram = field(default_factory=lambda: Histogram(LOAD_BUCKETS))
+
+
+@dataclass(frozen=True)
+class FailureReport:
+    """How a failed load is logged: at which level, with what note after the reason."""
+
+    level: int = logging.ERROR
+    note: str = ""
+
+
+REPORT_ERROR = FailureReport()
 
 
 @dataclass
@@ -71,19 +85,57 @@ class ModelManager:
         """The live version to serve ``name`` (the highest when ``version`` is empty).
 
         Raises:
-            ModelNotFound: no such model, version, or nothing of it is loaded.
+            ModelNotFound: no such model or version (Triton's words).
+            ModelUnavailable: the model (version) is known but failed to load or was unloaded;
+                the message says which and why.
+            ModelLoading: the model is loading for the first time.
         """
         state = self.models.get(name)
-        if state is None or not state.live:
-            raise ModelNotFound(f"Request for unknown model: '{name}' is not found")
+        if state is None:
+            raise ModelNotFound(f"Request for unknown model: '{name}' is not found"
+                                f"{self._not_loaded_hint(name)}")
+        if not state.live:
+            raise self._no_versions(name, state)
         if not version:
             return state.live[max(state.live)]
-        live = state.live.get(int(version)) if version.isascii() and version.isdigit() else None
-        if live is None:
-            raise ModelNotFound(
-                f"Request for unknown model: '{name}' version {version} is not found"
-            )
-        return live
+        number = int(version) if version.isascii() and version.isdigit() else None
+        live = state.live.get(number) if number is not None else None
+        if live is not None:
+            return live
+        if number in state.failed:
+            raise ModelUnavailable(
+                f"Request for model '{name}' version {version} is not at ready state: it "
+                f"failed to load: {state.failed[number]}")
+        raise ModelNotFound(f"Request for unknown model: '{name}' version {version} is not found")
+
+    def _no_versions(self, name: str, state: ModelState) -> InferenceError:
+        prefix = f"Request for unknown model: '{name}' has no available versions"
+        if state.unloaded:
+            return ModelUnavailable(f"{prefix}: it was unloaded")
+        if state.failed:
+            why = "; ".join(f"version {v}: {r}" for v, r in sorted(state.failed.items()))
+            return ModelUnavailable(f"{prefix}: it failed to load ({why})")
+        if state.reason:
+            return ModelUnavailable(f"{prefix}: it failed to load: {state.reason}")
+        return ModelLoading(f"{prefix}: it is loading; retry shortly")
+
+    def _not_loaded_hint(self, name: str) -> str:
+        try:
+            self.repository.source(name)
+        except ModelportError:
+            return ""
+        return (f"; it is in the repository but not loaded (load it with POST "
+                f"/v2/repository/models/{name}/load)")
+
+    def all_ready(self) -> bool:
+        """Whether every model the server was asked to load (and not to unload) has a live
+        version: strict readiness. A model reloading, or one whose new version failed while an
+        older one keeps serving, still counts as ready."""
+        return not self.unready_models()
+
+    def unready_models(self) -> list[str]:
+        """Models asked to load (and not unloaded) that have no live version, sorted."""
+        return sorted(n for n, s in self.models.items() if not s.live and not s.unloaded)
 
     def versions(self, name: str) -> list[int]:
         """Live versions of a model, ascending."""
@@ -91,8 +143,12 @@ class ModelManager:
         return sorted(state.live) if state else []
 
     async def load(self, name: str, config_override: Any = None,
-                   files: dict[str, bytes] | None = None) -> None:
+                   files: dict[str, bytes] | None = None,
+                   failure: FailureReport = REPORT_ERROR) -> None:
         """Load or reload ``name`` from the repository without interrupting service.
+
+        ``failure`` says how a failed version is logged (the poller first suspects a copy in
+        progress); the index and metrics record it either way.
 
         Raises:
             ModelNotFound: the repository has no such model.
@@ -102,28 +158,31 @@ class ModelManager:
         check_model_name(name)
         # A caller that gives up (a gRPC deadline, a stopping poller) must not abandon versions
         # half-way between built and swapped in: the load finishes on its own task.
-        await asyncio.shield(self._load_task(name, config_override, files))
+        await asyncio.shield(self._load_task(name, config_override, files, failure))
 
     def _load_task(self, name: str, config_override: Any,
-                   files: dict[str, bytes] | None) -> asyncio.Task[None]:
+                   files: dict[str, bytes] | None,
+                   failure: FailureReport) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(
-            self._load_serialized(name, config_override, files))
+            self._load_serialized(name, config_override, files, failure))
         self._loading.add(task)
         task.add_done_callback(self._loading.discard)
         return task
 
     async def _load_serialized(self, name: str, config_override: Any,
-                               files: dict[str, bytes] | None) -> None:
+                               files: dict[str, bytes] | None,
+                               failure: FailureReport) -> None:
         async with self._locks.setdefault(name, asyncio.Lock()):
             if not files:
-                await self._load_locked(name, config_override, self.repository)
+                await self._load_locked(name, config_override, self.repository, failure)
                 return
             with tempfile.TemporaryDirectory(prefix="modelport-load-") as tmp:
                 write_model_files(Path(tmp), name, files)
-                await self._load_locked(name, config_override, Repository(Path(tmp)))
+                await self._load_locked(name, config_override, Repository(Path(tmp)),
+                                        failure)
 
     async def _load_locked(self, name: str, config_override: Any,
-                           repository: Repository) -> None:
+                           repository: Repository, failure: FailureReport) -> None:
         state = self.models.setdefault(name, ModelState())
         try:
             # Off the event loop: completing a config parses the whole ONNX file (~60 ms for
@@ -141,7 +200,7 @@ class ModelManager:
             state.failed = dict.fromkeys(new, str(exc))
             state.reason = "" if new else str(exc)
             what = f"version {', '.join(map(str, new))} failed to load" if new else "cannot load"
-            log.error("model '%s' %s: %s", name, what, exc)
+            log.log(failure.level, "model '%s' %s: %s%s", name, what, exc, failure.note)
             raise ModelLoadError(f"failed to load '{name}': {exc}") from None
         live = dict(state.live)
         failed: dict[int, str] = {}
@@ -166,7 +225,8 @@ class ModelManager:
             except ModelportError as exc:
                 failed[version] = str(exc)
                 counters.loads["failure"] += 1
-                log.error("model '%s' version %d failed to load: %s", name, version, exc)
+                log.log(failure.level, "model '%s' version %d failed to load: %s%s", name,
+                        version, exc, failure.note)
             counters.load_seconds.observe(time.perf_counter() - started)
         stale = [v for v in live if v not in selected]
         if failed and stale:

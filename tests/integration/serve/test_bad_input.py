@@ -515,10 +515,18 @@ def test_grpc_load_never_leaves_the_repository(grpc_client: grpcclient.Inference
 
 
 def test_grpc_message_over_the_limit(small_server: ServerProcess) -> None:
-    """A gRPC message larger than --max-request-size is RESOURCE_EXHAUSTED."""
+    """A gRPC message larger than --max-request-size is RESOURCE_EXHAUSTED with a message that
+    names the flag to raise (not gRPC's own 'Received message larger than max'); unary and
+    streaming alike."""
     with grpcclient.InferenceServerClient(small_server.grpc_url) as client:
         error = _grpc_error(lambda: client.infer(
             "ident", [_grpc_input("x", np.zeros((8, 64), np.float32))]))
         assert error.status() == "StatusCode.RESOURCE_EXHAUSTED", error.message()
+        assert "exceeds the limit of 2048 bytes (--max-request-size)" in error.message()
+        streamed: list[Any] = []
+        client.start_stream(callback=lambda result, error: streamed.append(error))
+        client.async_stream_infer("ident", [_grpc_input("x", np.zeros((8, 64), np.float32))])
+        client.stop_stream()
+        assert len(streamed) == 1 and "--max-request-size" in str(streamed[0])
         good = client.infer("ident", [_grpc_input("x", GOOD)])
         np.testing.assert_array_equal(good.as_numpy("y"), GOOD)

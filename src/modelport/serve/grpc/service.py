@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from modelport.errors import InferenceError, ModelNotReady
+from modelport.errors import InferenceError, ModelNotReady, PayloadTooLarge
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.grpc import codec
@@ -38,9 +38,34 @@ _UNIMPLEMENTED = {
 }
 
 
-def _unary(fn: Callable[[Any, Any], Awaitable[Any]], req: Any, resp: Any) -> Any:
+class _TooLarge:
+    """Stands for a request message over --max-request-size (it is never parsed)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.error = PayloadTooLarge(f"request message of {size} bytes exceeds the limit of "
+                                     f"{limit} bytes (--max-request-size)")
+
+
+def _bounded(message: Any, limit: int) -> Callable[[bytes], Any]:
+    """A deserializer that refuses messages over ``limit`` bytes with our own error (gRPC's
+    receive limit sits above it, so the client learns which flag to raise)."""
+    def deserialize(data: bytes) -> Any:
+        return _TooLarge(len(data), limit) if len(data) > limit else message.FromString(data)
+    return deserialize
+
+
+def grpc_receive_limit(limit: int) -> int:
+    """gRPC's own receive limit for a --max-request-size of ``limit``: enough above it that
+    oversized requests reach our check (and its clearer message)."""
+    return min(2**31 - 1, max(2 * limit, limit + 16 * 1024 * 1024))
+
+
+def _unary(fn: Callable[[Any, Any], Awaitable[Any]], req: Any, resp: Any,
+           limit: int = 2**31 - 1) -> Any:
     async def call(request: Any, context: Any) -> Any:
         try:
+            if isinstance(request, _TooLarge):
+                raise request.error
             return await fn(request, context)
         except InferenceError as exc:
             await context.abort(grpc.StatusCode[exc.grpc_code], str(exc))
@@ -50,15 +75,18 @@ def _unary(fn: Callable[[Any, Any], Awaitable[Any]], req: Any, resp: Any) -> Any
             log.exception("internal error in gRPC call")
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {exc}")
     return grpc.unary_unary_rpc_method_handler(
-        call, request_deserializer=req.FromString, response_serializer=resp.SerializeToString)
+        call, request_deserializer=_bounded(req, limit),
+        response_serializer=resp.SerializeToString)
 
 
 class InferenceService:
     """Handlers for every RPC of inference.GRPCInferenceService."""
 
-    def __init__(self, core: InferenceCore, control: ModelControl) -> None:
+    def __init__(self, core: InferenceCore, control: ModelControl,
+                 max_request_bytes: int = 2**31 - 1) -> None:
         self.core = core
         self.control = control
+        self.limit = max_request_bytes
 
     def handlers(self) -> list[Any]:
         """Generic handlers to register on a grpc.aio server."""
@@ -71,9 +99,11 @@ class InferenceService:
                                      pb.ServerMetadataResponse),
             "ModelMetadata": _unary(self.model_metadata, pb.ModelMetadataRequest,
                                     pb.ModelMetadataResponse),
-            "ModelInfer": _unary(self.model_infer, pb.ModelInferRequest, pb.ModelInferResponse),
+            "ModelInfer": _unary(self.model_infer, pb.ModelInferRequest, pb.ModelInferResponse,
+                                 self.limit),
             "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
-                self.model_stream_infer, request_deserializer=pb.ModelInferRequest.FromString,
+                self.model_stream_infer,
+                request_deserializer=_bounded(pb.ModelInferRequest, self.limit),
                 response_serializer=pb.ModelStreamInferResponse.SerializeToString),
             "ModelConfig": _unary(self.model_config, pb.ModelConfigRequest,
                                   pb.ModelConfigResponse),
@@ -82,7 +112,7 @@ class InferenceService:
             "RepositoryIndex": _unary(self.repository_index, pb.RepositoryIndexRequest,
                                       pb.RepositoryIndexResponse),
             "RepositoryModelLoad": _unary(self.repository_load, pb.RepositoryModelLoadRequest,
-                                          pb.RepositoryModelLoadResponse),
+                                          pb.RepositoryModelLoadResponse, self.limit),
             "RepositoryModelUnload": _unary(self.repository_unload,
                                             pb.RepositoryModelUnloadRequest,
                                             pb.RepositoryModelUnloadResponse),
@@ -151,6 +181,8 @@ class InferenceService:
         """Answer each streamed request in order; an error goes in error_message, not abort."""
         async for request in requests:
             try:
+                if isinstance(request, _TooLarge):
+                    raise request.error
                 response = await self.model_infer(request, context)
                 yield pb.ModelStreamInferResponse(infer_response=response)
             except InferenceError as exc:

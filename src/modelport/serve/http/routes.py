@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from modelport.errors import InvalidInput, ModelNotFound, ModelNotReady
+from modelport.errors import InferenceError, InvalidInput, ModelNotFound, ModelNotReady
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.http import codec
@@ -151,10 +151,11 @@ class Router:
 
     async def model_ready(self, req: Request, name: str, version: str) -> Reply:
         """GET .../ready: 200 when ready, 400 with an error otherwise."""
-        if self.core.model_ready(name, version):
-            return OK_EMPTY
-        raise ModelNotReady(f"model '{name}'{' version ' + version if version else ''} "
-                            "is not ready")
+        try:
+            self.core.manager.get(name, version)
+        except InferenceError as exc:
+            raise ModelNotReady(str(exc)) from None
+        return OK_EMPTY
 
     async def model_config(self, req: Request, name: str, version: str) -> Reply:
         """GET .../config as Triton's JSON."""
