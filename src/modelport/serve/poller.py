@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from modelport.errors import ModelportError
-from modelport.serve.manager import ModelManager
+from modelport.serve.manager import REPORT_ERROR, FailureReport, ModelManager
 
 log = logging.getLogger("modelport.serve")
 
@@ -21,12 +21,19 @@ def snapshot(manager: ModelManager, name: str) -> Any:
 
 
 class RepositoryPoller:
-    """Compares the repository with what was seen last and asks the manager to catch up."""
+    """Compares the repository with what was seen last and asks the manager to catch up.
+
+    A version folder copied in place file by file can be caught half-written. So a load that
+    fails while the model's files are still changing is logged as a warning that says so, and
+    is retried at the next poll; a load that fails again once the files have settled is logged
+    as an error.
+    """
 
     def __init__(self, manager: ModelManager, interval_s: float) -> None:
         self.manager = manager
         self.interval_s = interval_s
         self.seen: dict[str, Any] = {}
+        self.settling: set[str] = set()  # failed while changing: retry even if unchanged
 
     def remember(self) -> None:
         """Record the current state as seen (after the initial load)."""
@@ -53,14 +60,32 @@ class RepositoryPoller:
                 current = snapshot(self.manager, name)
             except (ModelportError, OSError):
                 continue  # the folder changed under us; next poll sees it settled
-            if self.seen.get(name) == current:
-                continue
-            self.seen[name] = current
-            try:
-                await self.manager.load(name)
-            except ModelportError as exc:
-                log.debug("poll: %s", exc)  # the manager already logged why
+            changed = self.seen.get(name) != current
+            if changed or name in self.settling:
+                self.seen[name] = current
+                await self._load(name, changed)
         for name in sorted(set(self.seen) - names):
             self.seen.pop(name)
+            self.settling.discard(name)
             if self.manager.versions(name):
                 await self.manager.unload(name)
+
+    async def _load(self, name: str, changed: bool) -> None:
+        # Files that changed since the last scan may be half-written: a failure is a warning
+        # and the model is retried next time; failing again unchanged, it is an error.
+        failure = SUSPECT_COPY if changed else REPORT_ERROR
+        try:
+            await self.manager.load(name, failure=failure)
+        except ModelportError:
+            if changed:
+                self.settling.add(name)
+            else:
+                self.settling.discard(name)
+            return
+        self.settling.discard(name)
+
+
+SUSPECT_COPY = FailureReport(
+    logging.WARNING,
+    " (if its files are still being copied, this is expected: it is retried at the next poll; "
+    "copy a version folder aside and rename it into place to avoid this)")
