@@ -28,6 +28,7 @@ class GraphTensor:
     name: str
     config_type: str
     dims: tuple[int, ...]
+    symbols: tuple[str, ...] = ()  # each dim's symbolic name ("" when fixed or unnamed)
 
 
 def read_signature(path: Path) -> tuple[list[GraphTensor], list[GraphTensor]]:
@@ -72,8 +73,10 @@ def _tensor(path: Path, value: Any) -> GraphTensor:
             f"{path}: tensor '{value.name}' has ONNX element type {tensor_type.elem_type}, "
             "which the protocol cannot carry"
         )
-    dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim)
-    return GraphTensor(value.name, dt.config, dims)
+    shape = tensor_type.shape.dim
+    dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in shape)
+    symbols = tuple(d.dim_param if d.HasField("dim_param") else "" for d in shape)
+    return GraphTensor(value.name, dt.config, dims, symbols)
 
 
 def complete(msg: Any, model_name: str, model_path: Path) -> Any:

@@ -86,6 +86,8 @@ class ModelConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     default_model_filename: str = DEFAULT_MODEL_FILENAME
     warmup: tuple[dict[str, Any], ...] = ()
+    # max_batch_size was not in config.pbtxt: auto-completion chose it from the graph.
+    max_batch_size_completed: bool = False
 
     @property
     def batching(self) -> bool:

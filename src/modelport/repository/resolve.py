@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -47,8 +48,12 @@ def resolve(repository: Repository, name: str, override: Any = None) -> Resolved
             f"no loadable version in {source.path}: expected {source.path}/<version>/{filename}"
             f" (version policy: {policy.kind})"
         )
+    had_batch_size = msg.max_batch_size > 0
     autocomplete.complete(msg, name, source.versions[max(selected)] / filename)
-    return ResolvedModel(source, msg, pbtxt.to_view(msg), selected)
+    view = pbtxt.to_view(msg)
+    if msg.max_batch_size > 0 and not had_batch_size:
+        view = dataclasses.replace(view, max_batch_size_completed=True)
+    return ResolvedModel(source, msg, view, selected)
 
 
 def model_filename(msg: Any) -> str:

@@ -75,7 +75,7 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     """Run and print."""
     from modelport.errors import ConfigError
-    from modelport.runtime.oneshot import locate, make_inputs, run_once, top_k
+    from modelport.runtime.oneshot import input_symbols, locate, make_inputs, run_once, top_k
 
     if args.batch < 1 or args.repeat < 1:
         raise ConfigError("--batch and --repeat must be at least 1")
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError("--shape dims must be integers, e.g. --shape x=3,224,224") from None
     config, model_file = locate(args.model, args.repository)
-    feed = make_inputs(config, given, args.batch, dims)
+    feed = make_inputs(config, given, args.batch, dims, symbols=input_symbols(model_file))
     result = run_once(config, model_file, feed, args.repeat)
     lat = sorted(result.latencies_s)
     summary: dict[str, Any] = {

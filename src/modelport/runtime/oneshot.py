@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from modelport.datatypes import BY_NAME
-from modelport.errors import InvalidInput, ModelNotFound
+from modelport.errors import InvalidInput, ModelNotFound, ModelportError
 from modelport.repository import autocomplete, pbtxt
 from modelport.repository.config import ModelConfig
 from modelport.repository.layout import Repository
@@ -28,6 +28,15 @@ class OneShot:
     outputs: dict[str, np.ndarray]
     load_s: float
     latencies_s: list[float] = field(default_factory=list)
+
+
+def input_symbols(model_file: Path) -> dict[str, tuple[str, ...]]:
+    """Each graph input's symbolic dim names ({} when the file cannot be read as ONNX)."""
+    try:
+        inputs, _ = autocomplete.read_signature(model_file)
+    except ModelportError:
+        return {}
+    return {t.name: t.symbols for t in inputs}
 
 
 def locate(model: str, repository: Path | None) -> tuple[ModelConfig, Path]:
@@ -58,23 +67,57 @@ def make_inputs(
     batch: int,
     dims: dict[str, list[int]],
     seed: int = 0,
+    symbols: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Inputs from .npy files where given, else seeded random data of the right type."""
+    """Inputs from .npy files where given, else seeded random data of the right type.
+
+    A generated input takes the size of each variable dimension from a given input that shares
+    its symbolic name in the graph (``symbols``: input name -> each dim's name, batch dim
+    included), so an ``attention_mask`` follows the sequence length of a given ``input_ids``.
+    """
     rng = np.random.default_rng(seed)
     unknown = set(given) - {s.name for s in config.inputs}
     if unknown:
         raise InvalidInput(
             f"no input named {sorted(unknown)}; inputs are {[s.name for s in config.inputs]}"
         )
+    known = _known_sizes(given, symbols or {})
     feed: dict[str, np.ndarray] = {}
     for spec in config.inputs:
         if spec.name in given:
             feed[spec.name] = given[spec.name].astype(BY_NAME[spec.datatype].numpy, copy=False)
             continue
-        shape = dims.get(spec.name) or [8 if d == -1 else d for d in spec.dims]
-        full = [batch, *shape] if config.batching else shape
+        names = (symbols or {}).get(spec.name, ())
+        full_dims = [-1, *spec.dims] if config.batching else list(spec.dims)
+        full = [_size(d, names[i] if i < len(names) else "", known, default)
+                for i, (d, default) in enumerate(zip(full_dims, _defaults(config, batch, spec.dims),
+                                                     strict=True))]
+        if spec.name in dims:
+            full = [*full[:1], *dims[spec.name]] if config.batching else list(dims[spec.name])
         feed[spec.name] = _random(spec.datatype, full, rng)
     return feed
+
+
+def _defaults(config: ModelConfig, batch: int, dims: tuple[int, ...]) -> list[int]:
+    fixed = [8 if d == -1 else d for d in dims]
+    return [batch, *fixed] if config.batching else fixed
+
+
+def _known_sizes(given: dict[str, np.ndarray], symbols: dict[str, tuple[str, ...]],
+                 ) -> dict[str, int]:
+    """Symbolic dim name -> its size in the given arrays."""
+    known: dict[str, int] = {}
+    for name, arr in given.items():
+        for label, size in zip(symbols.get(name, ()), arr.shape, strict=False):
+            if label:
+                known.setdefault(label, int(size))
+    return known
+
+
+def _size(dim: int, label: str, known: dict[str, int], default: int) -> int:
+    if dim != -1:
+        return dim
+    return known.get(label, default) if label else default
 
 
 def _random(datatype: str, shape: list[int], rng: np.random.Generator) -> np.ndarray:

@@ -80,9 +80,15 @@ def _check_shape(config: ModelConfig, spec: TensorSpec, shape: list[int]) -> Non
     given = list(shape)
     if config.batching:
         if not shape or shape[0] < 1 or shape[0] > config.max_batch_size:
+            hint = ""
+            if shape and shape[0] > config.max_batch_size and config.max_batch_size_completed:
+                hint = (f"; {config.max_batch_size} was chosen from the ONNX graph because "
+                        f"{config.name}/config.pbtxt does not set it: add 'max_batch_size: "
+                        f"{_next_power_of_two(shape[0])}' there to accept larger batches")
             raise InvalidInput(
                 f"inference input '{spec.name}' batch size {shape[0] if shape else 'missing'} "
                 f"is outside 1..{config.max_batch_size} (max_batch_size of '{config.name}')"
+                f"{hint}"
             )
         shape = shape[1:]
     if len(shape) != len(dims) or any(
@@ -105,3 +111,7 @@ def _as_text(name: str, data: np.ndarray) -> np.ndarray:
             f"byte {exc.start}); ONNX string tensors carry text"
         ) from None
     return np.array(flat, dtype=object).reshape(data.shape)
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()

@@ -157,9 +157,11 @@ def test_json_error_names_the_input() -> None:
 
 
 def test_fractional_value_for_integer_type_is_invalid() -> None:
-    """1.5 sent as INT32 is rejected, not silently truncated to 1 (Triton rejects it)."""
-    with pytest.raises(InvalidInput):
+    """1.5 sent as INT32 is rejected, not silently truncated to 1 (Triton rejects it), and the
+    message names the input once."""
+    with pytest.raises(InvalidInput) as exc:
         _decode(_json_body([_tensor("x", "INT32", [1], data=[1.5])]))
+    assert str(exc.value) == "input 'x': data has fractional values but the datatype is INT32"
 
 
 def test_out_of_range_float_is_invalid() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,16 @@ def test_first_problem_wins_in_input_order() -> None:
     """Checks run input by input: an unknown input is reported before a later bad shape."""
     message = _error(BATCHED, [_input("zzz", "FP32", [1]), _input("a", "FP32", [9, 9])])
     assert "'zzz'" in message
+
+
+def test_batch_over_a_completed_max_batch_size_says_how_to_raise_it() -> None:
+    """When max_batch_size came from the graph, the error names config.pbtxt and a value."""
+    completed = dataclasses.replace(BATCHED, max_batch_size_completed=True)
+    request = InferRequest("pair", inputs=_pair(batch_a=6, batch_b=6))
+    with pytest.raises(InvalidInput) as exc:
+        check(completed, request)
+    assert ("4 was chosen from the ONNX graph because pair/config.pbtxt does not set it: add "
+            "'max_batch_size: 8' there") in str(exc.value)
+    with pytest.raises(InvalidInput) as plain:
+        check(BATCHED, request)
+    assert "config.pbtxt" not in str(plain.value)

@@ -145,6 +145,8 @@ def _from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndar
             arr = np.array([_to_bytes(v) for v in flat], dtype=object)
         else:
             arr = _numeric(name, datatype, data)
+    except InvalidInput:
+        raise  # already says which input and why
     except (ValueError, TypeError, OverflowError, FloatingPointError) as exc:
         raise InvalidInput(f"input '{name}': data is not valid {datatype}: {exc}") from None
     if arr.size != count:
