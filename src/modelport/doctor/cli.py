@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 EPILOG = """\
-The server must run with --debug-endpoints (and, if it has --control-token, pass --token).
+With --debug-endpoints on the server (and --token if it has --control-token), the traced
+Python heap and the growing allocation sites are reported too; without them, only the
+process RSS read from /metrics.
 Exit code 0: no growth; 1: memory is growing; 2: the diagnosis failed.
 
 example:
@@ -22,15 +24,15 @@ def add_parser(subparsers: Any) -> None:
     sub = doctor.add_subparsers(dest="doctor_command", metavar="CHECK")
     mem = sub.add_parser(
         "memory", help="is the server's memory growing, how fast, and where (file:line)?",
-        description="Start allocation tracing in a running modelport server, take snapshots "
-                    "over time, and report the growth rate of its Python heap and RSS and the "
-                    "allocation sites that grew most.",
+        description="Sample a running modelport server's memory over time and report the "
+                    "growth rate of its RSS; with --debug-endpoints on the server, also of its "
+                    "Python heap, and the allocation sites that grew most.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     mem.add_argument("url", help="the server's HTTP address, e.g. http://127.0.0.1:8000")
     mem.add_argument("--interval", type=float, default=5.0, metavar="S",
-                     help="seconds between snapshots (default 5)")
+                     help="seconds between samples (default 5)")
     mem.add_argument("--samples", type=int, default=6, metavar="N",
-                     help="snapshots to take, at least 2 (default 6)")
+                     help="samples to take, at least 2 (default 6)")
     mem.add_argument("--top", type=int, default=10, help="allocation sites to list")
     mem.add_argument("--frames", type=int, default=10, help="stack frames kept per allocation")
     mem.add_argument("--token", default=None, help="control token, if the server has one")

@@ -1,18 +1,20 @@
 """/metrics in Prometheus text format: Triton's metric names plus what Triton lacks.
 
 Everything is read at scrape time from the counters the statistics extension uses, so the
-two always agree and serving pays nothing for metrics but a few histogram updates.
+two always agree and serving pays nothing for metrics but a few histogram updates. The
+machine's CPU, RAM and GPUs (Triton's ``nv_cpu_*`` and ``nv_gpu_*``) are read on scrape too.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from modelport.serve.gpu import gpu_memory
+from modelport.serve.gpu import NVML, GpuDevice, GpuSource
 from modelport.serve.histogram import Histogram
+from modelport.serve.host import CpuUtilization, HostMemory, read_memory
 from modelport.serve.manager import ModelManager
 from modelport.serve.memory import rss_bytes
 from modelport.serve.model import ModelVersion
@@ -32,7 +34,7 @@ def _escape(value: str) -> str:
 
 class _Family:
     def __init__(self, name: str, kind: str, help_text: str) -> None:
-        self.lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        self.lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]  # then samples
         self.name = name
 
     def add(self, value: float, **labels: str) -> None:
@@ -100,8 +102,9 @@ def _versions(manager: ModelManager) -> Iterator[tuple[str, str, ModelVersion]]:
             yield name, str(version), mv
 
 
-def render(manager: ModelManager) -> bytes:
-    """The full exposition."""
+def render(manager: ModelManager, *, gpus: GpuSource = NVML,
+           cpu: CpuUtilization | None = None) -> bytes:
+    """The full exposition: models, lifecycle, this process, and the machine."""
     families: list[_Family] = []
     live = list(_versions(manager))
     failure = _Family("nv_inference_request_failure", "counter",
@@ -121,6 +124,17 @@ def render(manager: ModelManager) -> bytes:
             fam.histogram(read(mv), model=name, version=version)
         families.append(fam)
     families += _lifecycle(manager) + _process()
+    families += machine(gpus, cpu or _CPU)
+    return _text(families)
+
+
+def render_machine(gpus: GpuSource, cpu: CpuUtilization,
+                   memory: Callable[[], HostMemory | None] = read_memory) -> bytes:
+    """The machine's part of the exposition alone: Triton's ``nv_cpu_*`` and ``nv_gpu_*``."""
+    return _text(machine(gpus, cpu, memory))
+
+
+def _text(families: list[_Family]) -> bytes:
     return ("\n".join(line for f in families for line in f.lines) + "\n").encode()
 
 
@@ -153,17 +167,58 @@ def _process() -> list[_Family]:
     cpu = _Family("process_cpu_seconds_total", "counter", "User and system CPU time")
     times = os.times()
     cpu.add(times.user + times.system)
-    families = [rss, start, cpu]
-    gpus = gpu_memory()
-    if gpus:
-        used = _Family("modelport_gpu_memory_used_bytes", "gauge", "Memory used on each GPU")
-        mine = _Family("modelport_gpu_process_memory_bytes", "gauge",
-                       "GPU memory used by this process")
-        total = _Family("modelport_gpu_memory_total_bytes", "gauge", "Memory of each GPU")
-        for g in gpus:
-            labels = {"gpu": str(g.index), "name": g.name}
-            used.add(g.used_bytes, **labels)
-            mine.add(g.process_bytes, **labels)
-            total.add(g.total_bytes, **labels)
-        families += [used, mine, total]
-    return families
+    return [rss, start, cpu]
+
+
+_CPU = CpuUtilization()  # its first window opens when the server imports this module
+
+
+def machine(gpus: GpuSource, cpu: CpuUtilization,
+            memory: Callable[[], HostMemory | None] = read_memory) -> list[_Family]:
+    """CPU and RAM of the whole machine, and each GPU, under Triton's names and labels."""
+    util = _Family("nv_cpu_utilization", "gauge", "Busy share of all CPU cores, 0.0 to 1.0")
+    total = _Family("nv_cpu_memory_total_bytes", "gauge", "System RAM, bytes")
+    used = _Family("nv_cpu_memory_used_bytes", "gauge",
+                   "System RAM in use (total minus available), bytes")
+    ratio = cpu.ratio()
+    if ratio is not None:
+        util.add(ratio)
+    ram = memory()
+    if ram is not None:
+        total.add(ram.total_bytes)
+        used.add(ram.used_bytes)
+    # A family with no sample (no GPU, no /proc) is left out rather than announced empty.
+    return [f for f in (util, total, used, *_gpus(gpus.devices())) if f.lines[2:]]
+
+
+# Triton's GPU families, labelled gpu_uuid only, so its dashboards' queries match as they are.
+_NV_GPU: list[tuple[str, str, Callable[[GpuDevice], float | None]]] = [
+    ("nv_gpu_utilization", "GPU busy share over the driver's sample period, 0.0 to 1.0",
+     lambda g: g.utilization),
+    ("nv_gpu_memory_total_bytes", "GPU memory, bytes", lambda g: g.total_bytes),
+    ("nv_gpu_memory_used_bytes", "GPU memory in use by every process, bytes",
+     lambda g: g.used_bytes),
+    ("nv_gpu_power_usage", "GPU power draw, watts", lambda g: g.power_watts),
+    ("nv_gpu_power_limit", "GPU power management limit, watts", lambda g: g.power_limit_watts),
+]
+
+
+def _gpus(devices: list[GpuDevice]) -> list[_Family]:
+    families = []
+    for metric, help_text, read in _NV_GPU:
+        fam = _Family(metric, "gauge", help_text)
+        for g in devices:
+            reading = read(g)
+            if reading is not None:
+                fam.add(reading, gpu_uuid=g.uuid)
+        families.append(fam)
+    used = _Family("modelport_gpu_memory_used_bytes", "gauge", "Memory used on each GPU")
+    mine = _Family("modelport_gpu_process_memory_bytes", "gauge",
+                   "GPU memory used by this process")
+    total = _Family("modelport_gpu_memory_total_bytes", "gauge", "Memory of each GPU")
+    for g in devices:
+        labels = {"gpu": str(g.index), "name": g.name}
+        used.add(g.used_bytes, **labels)
+        mine.add(g.process_bytes, **labels)
+        total.add(g.total_bytes, **labels)
+    return [*families, used, mine, total]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import shutil
+import subprocess
 import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +17,8 @@ import tritonclient.http as httpclient
 from prometheus_client.parser import text_string_to_metric_families
 from support.models import add_model, write_model
 from tritonclient.utils import InferenceServerException
+
+from modelport.serve.host import read_cpu_times, read_memory
 
 SLOW = ('backend: "fake" max_batch_size: 8 '
         'input [{ name: "x" data_type: TYPE_FP32 dims: [ 2 ] }] '
@@ -35,6 +41,25 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def value(samples: dict, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
+
+
+def exposition(url: str) -> str:
+    with urllib.request.urlopen(url) as response:
+        return response.read().decode()
+
+
+def families(url: str) -> dict[str, Any]:
+    """Every family by name, as prometheus_client's parser reads it."""
+    return {f.name: f for f in text_string_to_metric_families(exposition(url))}
+
+
+def gauge(fams: dict[str, Any], name: str) -> float:
+    """The one unlabelled sample of a gauge family."""
+    family = fams[name]
+    assert family.type == "gauge", (name, family.type)
+    (sample,) = family.samples
+    assert sample.name == name and sample.labels == {}
+    return float(sample.value)
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +197,64 @@ def test_cancelled_requests_are_counted(server) -> None:
     m = scrape(f"http://{server.http_url}/metrics")
     assert value(m, "nv_inference_request_failure_total", model="slow", version="1",
                  reason="CANCELED") == 1
+
+
+def test_triton_cpu_metrics_carry_real_values(server) -> None:
+    """nv_cpu_*: unlabelled gauges; utilization is the machine's busy share over the window
+    between two scrapes, RAM total and used (total - available) match /proc/meminfo."""
+    url = f"http://{server.http_url}/metrics"
+    time.sleep(1.1)  # past the 1 s minimum window, so the next scrape starts a fresh one
+    families(url)
+    start = read_cpu_times()
+    time.sleep(2.0)
+    end = read_cpu_times()
+    fams = families(url)
+    ram = read_memory()
+    assert start is not None and end is not None and ram is not None
+    busy, idle = end.busy - start.busy, end.idle - start.idle
+    utilization = gauge(fams, "nv_cpu_utilization")
+    assert 0.0 <= utilization <= 1.0
+    assert utilization == pytest.approx(busy / (busy + idle), abs=0.1)
+    total = gauge(fams, "nv_cpu_memory_total_bytes")
+    used = gauge(fams, "nv_cpu_memory_used_bytes")
+    assert total == ram.total_bytes
+    assert 0 < used <= total
+    assert used == pytest.approx(ram.used_bytes, abs=0.05 * total)
+
+
+def _has_nvml() -> bool:
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(_has_nvml(), reason="an NVIDIA driver is present")
+def test_no_gpu_families_without_a_driver(server) -> None:
+    """Without libnvidia-ml the exposition has no GPU family at all, and scrapes still work."""
+    fams = families(f"http://{server.http_url}/metrics")
+    assert "nv_cpu_utilization" in fams
+    assert not [name for name in fams if "gpu" in name]
+
+
+# Triton's names break two of promtool's naming lints (counters without _total, microseconds
+# in the name); dashboards depend on them, so these findings are expected and nothing else is.
+TRITON_NAMES = {"nv_inference_request_success", "nv_inference_request_failure",
+                "nv_inference_count", "nv_inference_exec_count",
+                "nv_inference_request_duration_us", "nv_inference_queue_duration_us",
+                "nv_inference_compute_input_duration_us", "nv_inference_compute_infer_duration_us",
+                "nv_inference_compute_output_duration_us", "nv_inference_pending_request_count"}
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="promtool is not installed (apt-get install -y prometheus)")
+def test_promtool_accepts_the_whole_exposition(server) -> None:
+    """promtool check metrics parses every line; lint findings name only Triton's fixed names."""
+    text = exposition(f"http://{server.http_url}/metrics")
+    assert "nv_cpu_memory_total_bytes" in text and "nv_inference_count" in text
+    done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=30)
+    findings = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode in (0, 3), findings  # 1 would be a parse error
+    assert not [f for f in findings if f.split(" ", 1)[0] not in TRITON_NAMES], findings
