@@ -7,6 +7,7 @@ set -euo pipefail
 
 PYTHON="${PYTHON:-.venv/bin/python}"
 PROTO_DIR="src/modelport/serve/grpc/proto"
+SCHEMA="src/modelport/repository/model_config.proto"  # the model config lives with the repository
 
 if [[ ! -d "${PROTO_DIR}" ]]; then
   echo "run from the repository root: ${PROTO_DIR} not found" >&2
@@ -18,7 +19,7 @@ fi
   -I src \
   --python_out=src \
   --pyi_out=src \
-  "${PROTO_DIR}"/*.proto
+  "${SCHEMA}" "${PROTO_DIR}"/*.proto
 
 # Stubs only for health.proto. grpc_service.proto is package modelport.inference (so it can share
 # a process with tritonclient's `inference`), and stubs generated from it would call
@@ -29,4 +30,4 @@ fi
   --grpc_python_out=src \
   "${PROTO_DIR}/health.proto"
 
-echo "generated: $(ls "${PROTO_DIR}"/*_pb2*.py* | tr '\n' ' ')"
+echo "generated: $(ls "${PROTO_DIR}"/*_pb2*.py* "${SCHEMA%.proto}"_pb2.py* | tr '\n' ' ')"

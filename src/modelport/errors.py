@@ -6,6 +6,7 @@
     ├── RepositoryError                    the model repository
     │   ├── ModelConfigError(ValueError)   config.pbtxt or ONNX graph cannot make a valid config
     │   └── ModelLoadError                 a model version failed to load or warm up
+    │       └── PlanFailed                 planning a load failed; names the versions it hit
     ├── InferenceError                     a request failed; carries its HTTP status and gRPC code
     │   ├── InvalidInput(ValueError)       400 / INVALID_ARGUMENT
     │   │   └── PayloadTooLarge            413 / RESOURCE_EXHAUSTED
@@ -61,6 +62,15 @@ class ModelConfigError(RepositoryError, ValueError):
 
 class ModelLoadError(RepositoryError):
     """A model version failed to load or warm up."""
+
+
+class PlanFailed(ModelLoadError):
+    """Planning a load failed. ``versions`` are the new versions the failure belongs to; empty
+    when it is the model's own (a bad config with nothing new)."""
+
+    def __init__(self, message: str, versions: list[int]) -> None:
+        super().__init__(message)
+        self.versions = versions
 
 
 class InferenceError(ModelportError):

@@ -15,8 +15,8 @@ class InProcessServer:
     """Start with ``InProcessServer(repo, ...)``; ``stop()`` when done."""
 
     def __init__(self, repo: Path | None, tracer_provider: Any = None, **settings: Any) -> None:
-        config = ServerConfig(model_repository=repo, http_port=0, grpc_port=0, metrics_port=-1,
-                              **settings)
+        config = ServerConfig.from_env(model_repository=repo, http_port=0, grpc_port=0,
+                                       metrics_port=-1, **settings)
         self.server = Server(config, tracer_provider=tracer_provider)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)

@@ -23,16 +23,17 @@ from tritonclient.grpc import service_pb2 as triton_service_pb2
 from tritonclient.grpc import service_pb2_grpc as triton_service_pb2_grpc
 from tritonclient.grpc._utils import _get_inference_request
 
+from modelport.repository import model_config_pb2
 from modelport.serve.grpc.proto import (
     HEALTH_SERVICE_NAME,
     SERVICE_NAME,
     grpc_service_pb2,
     health_pb2,
-    model_config_pb2,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROTO_DIR = REPO_ROOT / "src" / "modelport" / "serve" / "grpc" / "proto"
+SCHEMA = REPO_ROOT / "src" / "modelport" / "repository" / "model_config.proto"
 
 TRITON = {"service": triton_service_pb2, "model_config": triton_model_config_pb2}
 OURS = {"service": grpc_service_pb2, "model_config": model_config_pb2}
@@ -125,7 +126,8 @@ def ours() -> Json:
 
 _IMPORTS = {
     "tritonclient": "import tritonclient.grpc",
-    "ours": "from modelport.serve.grpc.proto import grpc_service_pb2, model_config_pb2",
+    "ours": "from modelport.serve.grpc.proto import grpc_service_pb2\n"
+            "from modelport.repository import model_config_pb2",
 }
 
 
@@ -303,6 +305,7 @@ def test_generated_modules_match_proto_sources(tmp_path: Path) -> None:
             "grpc_tools.protoc",
             f"-I{REPO_ROOT / 'src'}",
             f"--descriptor_set_out={descriptor_set}",
+            str(SCHEMA),
             *sorted(str(p) for p in PROTO_DIR.glob("*.proto")),
         ],
         check=True,

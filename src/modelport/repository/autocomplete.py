@@ -13,10 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from modelport.backends import BUILTINS, BackendCatalog
 from modelport.datatypes import BY_ONNX
 from modelport.errors import ModelConfigError
-from modelport.runtime import is_known, reads_onnx
-from modelport.serve.grpc.proto import model_config_pb2
+from modelport.repository import model_config_pb2
 
 DEFAULT_MAX_BATCH_SIZE = 8
 
@@ -79,13 +79,15 @@ def _tensor(path: Path, value: Any) -> GraphTensor:
     return GraphTensor(value.name, dt.config, dims, symbols)
 
 
-def complete(msg: Any, model_name: str, model_path: Path) -> Any:
+def complete(msg: Any, model_name: str, model_path: Path,
+             backends: BackendCatalog = BUILTINS) -> Any:
     """Fill in what the config leaves out, from the ONNX graph at ``model_path``.
 
     Args:
         msg: ModelConfig message from config.pbtxt (possibly empty); modified in place.
         model_name: the folder name, which the config's ``name`` must match.
         model_path: the ONNX file of one version.
+        backends: the backends the server knows (which exist, which read ONNX files).
 
     Returns:
         The same message, complete.
@@ -102,7 +104,7 @@ def complete(msg: Any, model_name: str, model_path: Path) -> Any:
         msg.platform = "onnxruntime_onnx"
     if not msg.backend and msg.platform == "onnxruntime_onnx":
         msg.backend = "onnxruntime"
-    if not is_known(msg.backend) or msg.platform not in ("", "onnxruntime_onnx"):
+    if not backends.is_known(msg.backend) or msg.platform not in ("", "onnxruntime_onnx"):
         raise ModelConfigError(
             f"model '{model_name}': platform '{msg.platform}' / backend '{msg.backend}' is not "
             "supported; modelport serves ONNX models (platform: \"onnxruntime_onnx\")"
@@ -113,7 +115,7 @@ def complete(msg: Any, model_name: str, model_path: Path) -> Any:
         group = msg.instance_group.add()
         group.name, group.count = f"{model_name}_0", 1
         group.kind = model_config_pb2.ModelInstanceGroup.Kind.Value("KIND_CPU")
-    if not reads_onnx(msg.backend):
+    if not backends.reads_onnx(msg.backend):
         return msg
     inputs, outputs = read_signature(model_path)
     if not msg.input and not msg.output and msg.max_batch_size == 0 and _all_batchable(

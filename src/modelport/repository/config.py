@@ -7,6 +7,7 @@ return; this view holds the fields modelport acts on, validated once at load tim
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 DEFAULT_MODEL_FILENAME = "model.onnx"
@@ -88,6 +89,8 @@ class ModelConfig:
     warmup: tuple[dict[str, Any], ...] = ()
     # max_batch_size was not in config.pbtxt: auto-completion chose it from the graph.
     max_batch_size_completed: bool = False
+    # The complete ModelConfig message this view was made from (what the config routes return).
+    message: Any = field(default=None, compare=False, repr=False)
 
     @property
     def batching(self) -> bool:
@@ -99,13 +102,26 @@ class ModelConfig:
         """Total runtime instances across instance groups."""
         return sum(g.count for g in self.instance_groups) or 1
 
+    @cached_property
+    def _inputs_by_name(self) -> dict[str, TensorSpec]:
+        return {t.name: t for t in self.inputs}
+
+    @cached_property
+    def _outputs_by_name(self) -> dict[str, TensorSpec]:
+        return {t.name: t for t in self.outputs}
+
     def input(self, name: str) -> TensorSpec | None:
         """The input spec called ``name``, if any."""
-        return next((t for t in self.inputs if t.name == name), None)
+        return self._inputs_by_name.get(name)
 
     def output(self, name: str) -> TensorSpec | None:
         """The output spec called ``name``, if any."""
-        return next((t for t in self.outputs if t.name == name), None)
+        return self._outputs_by_name.get(name)
+
+    def output_datatype(self, name: str) -> str:
+        """The protocol datatype of output ``name`` (BYTES for one the config does not list)."""
+        spec = self._outputs_by_name.get(name)
+        return spec.datatype if spec is not None else "BYTES"
 
     def full_shape(self, spec: TensorSpec) -> list[int]:
         """Shape as the protocol reports it: -1 batch dimension first when batching."""

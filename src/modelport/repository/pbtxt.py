@@ -13,6 +13,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from modelport.datatypes import BY_CONFIG
 from modelport.errors import ModelConfigError
+from modelport.repository import model_config_pb2
 from modelport.repository.config import (
     DEFAULT_MODEL_FILENAME,
     DynamicBatching,
@@ -22,7 +23,6 @@ from modelport.repository.config import (
     TensorSpec,
     VersionPolicy,
 )
-from modelport.serve.grpc.proto import model_config_pb2
 
 Message = model_config_pb2.ModelConfig
 
@@ -131,6 +131,7 @@ def to_view(msg: Any) -> ModelConfig:
         warmup=tuple(
             json_format.MessageToDict(w, preserving_proto_field_name=True) for w in msg.model_warmup
         ),
+        message=msg,
     )
 
 

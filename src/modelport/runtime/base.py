@@ -18,11 +18,13 @@ class RuntimeSettings:
 
     intra_op_threads: int = 0  # 0: cores divided by the model's instance count
     cache_dir: Path | None = None  # where optimized models are cached; None disables
-    device: str = "cpu"  # "cpu" or "gpu"; a model's instance_group kind overrides
     # One process-wide ONNX Runtime pool, with new sessions built at background priority.
     # Only for a process the server owns: afterwards every ONNX Runtime session in the
     # process must use the shared pool, which would break a host application's own sessions.
     shared_thread_pool: bool = False
+    # Batches whose recent execution took less than this run on the event loop itself, where
+    # a thread hand-off would cost more than the model (0 turns it off).
+    inline_below_us: int = 150
 
 
 class Instance(Protocol):

@@ -53,9 +53,7 @@ def threads_for(config: ModelConfig, settings: RuntimeSettings) -> int:
 
 def providers_for(config: ModelConfig, settings: RuntimeSettings) -> list[str]:
     """Execution providers in priority order; CPU always last."""
-    wants_gpu = (
-        any(g.kind == "KIND_GPU" for g in config.instance_groups) or settings.device == "gpu"
-    )
+    wants_gpu = any(g.kind == "KIND_GPU" for g in config.instance_groups)
     available = set(_ort().get_available_providers())
     chosen: list[str] = []
     if wants_gpu:

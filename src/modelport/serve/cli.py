@@ -93,7 +93,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     """Build the ServerConfig (validation happens there)."""
     from modelport.serve.config import ServerConfig
 
-    return ServerConfig(
+    return ServerConfig.from_env(
         model_repository=args.model_repository_flag or args.repository,
         http_address=args.http_address, http_port=args.http_port,
         grpc_address=args.grpc_address, grpc_port=args.grpc_port,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from modelport.environment import Environment, default_cache_dir
 from modelport.errors import ConfigError
 
 ControlMode = Literal["none", "poll", "explicit"]
@@ -28,10 +29,11 @@ class ServerConfig:
         max_request_bytes: largest accepted request body (after decompression).
         control_token: when set, load/unload calls need "Authorization: Bearer <token>".
         intra_op_threads: ONNX Runtime threads per instance; 0 shares the cores out.
-        cache_dir: where the optimized-model cache lives; None means the default place
-            ($MODELPORT_CACHE_DIR, else $XDG_CACHE_HOME/modelport, else ~/.cache/modelport).
+        cache_dir: where the optimized-model cache and the generated demo repository live;
+            None means ~/.cache/modelport (``from_env`` reads $MODELPORT_CACHE_DIR and
+            $XDG_CACHE_HOME).
         model_cache: keep ONNX Runtime's optimized graphs on disk so later loads skip the
-            optimization (False, or MODELPORT_NO_CACHE set, turns it off).
+            optimization (False turns it off; so does MODELPORT_NO_CACHE with ``from_env``).
         drain_timeout_s: how long an unloaded version may finish in-flight work.
         shared_thread_pool: one ONNX Runtime thread pool for all sessions, new versions built
             at background priority (smooth reloads). The command line turns it on; leave it off
@@ -42,6 +44,14 @@ class ServerConfig:
         allow_metrics: serve /metrics and keep latency histograms (Triton's --allow-metrics).
         debug_endpoints: serve /v2/debug/... (allocation tracing, per-version memory); they
             need the control token when one is set.
+        extra_backends: operator backends, name -> "module:Class".
+        inline_below_us: batches that recently took less run on the event loop (0: never).
+        traces_exporter / service_name: OpenTelemetry span exporter (otlp, console, none) and
+            service name.
+        shutdown_grace_s: how long the fronts let requests in flight finish on stop.
+
+    ``ServerConfig.from_env()`` fills in what the environment says (see
+    ``modelport.environment``); a ``ServerConfig()`` built directly reads no environment.
     """
 
     model_repository: Path | None = None
@@ -65,6 +75,26 @@ class ServerConfig:
     allow_metrics: bool = True
     strict_readiness: bool = True
     shared_thread_pool: bool = False
+    extra_backends: dict[str, str] = field(default_factory=dict)
+    inline_below_us: int = 150
+    traces_exporter: str = "none"
+    service_name: str = "modelport"
+    shutdown_grace_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, **settings: Any) -> ServerConfig:
+        """A config from the process environment, with ``settings`` taking precedence (an
+        explicit None for cache_dir or control_token means: take the environment's)."""
+        env = Environment.read()
+        given = {k: v for k, v in settings.items()
+                 if not (v is None and k in ("cache_dir", "control_token"))}
+        from_environment = {
+            "cache_dir": env.cache_dir, "model_cache": env.model_cache,
+            "control_token": env.control_token, "extra_backends": env.extra_backends,
+            "traces_exporter": env.traces_exporter, "service_name": env.service_name}
+        if given.get("model_cache") is not None:
+            given["model_cache"] = given["model_cache"] and env.model_cache
+        return cls(**{**from_environment, **given})
 
     def __post_init__(self) -> None:
         if self.model_control_mode not in CONTROL_MODES:
@@ -80,10 +110,8 @@ class ServerConfig:
             raise ConfigError("--repository-poll-secs must be positive")
         if self.max_request_bytes < 1024:
             raise ConfigError("--max-request-size must be at least 1024 bytes")
-        if self.control_token is None:
-            self.control_token = os.environ.get("MODELPORT_CONTROL_TOKEN") or None
-        if os.environ.get("MODELPORT_NO_CACHE") is not None:
-            self.model_cache = False
+        if self.inline_below_us < 0:
+            raise ConfigError("inline_below_us must be >= 0")
         if self.cache_dir is None:
             self.cache_dir = default_cache_dir()
 
@@ -92,10 +120,16 @@ class ServerConfig:
         """The optimized-model cache folder, or None when the cache is off."""
         return self.cache_dir if self.model_cache else None
 
+    def repository_path(self) -> Path:
+        """The repository to serve: the given one, or the demo repository (generated into the
+        cache folder on first use)."""
+        if self.model_repository is not None:
+            return self.model_repository
+        from modelport.repository.demo import ensure_demo_repository
 
-def default_cache_dir() -> Path:
-    """$MODELPORT_CACHE_DIR, else $XDG_CACHE_HOME/modelport, else ~/.cache/modelport."""
-    if os.environ.get("MODELPORT_CACHE_DIR"):
-        return Path(os.environ["MODELPORT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "modelport"
+        assert self.cache_dir is not None
+        return ensure_demo_repository(self.cache_dir)
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)

@@ -10,6 +10,7 @@ from typing import Any
 from modelport.errors import InvalidInput, PermissionDenied, RepositoryError, Unsupported
 from modelport.serve.config import ControlMode
 from modelport.serve.manager import ModelManager, parse_config_override
+from modelport.serve.views import IndexRow
 
 
 class ModelControl:
@@ -64,7 +65,7 @@ class ModelControl:
         self._check_mode("unload")
         await self.manager.unload(name)
 
-    def index(self, ready_only: bool) -> list[dict[str, str]]:
+    def index(self, ready_only: bool) -> list[IndexRow]:
         """The repository index rows."""
         return self.manager.index(ready_only)
 

@@ -1,45 +1,82 @@
-"""The protocol-neutral core both fronts call: metadata, config, infer, statistics."""
+"""The protocol-neutral core: one pipeline for every inference, and the server's other answers
+as typed values.
+
+A front hands the core an ``InferCall``: the model it names, and how to decode the request and
+encode the response in its protocol. The core owns every step in between, in one order for
+both fronts: look the model up (so an unknown model is 404 / NOT_FOUND whatever the body
+holds), decode, validate, queue and run, record statistics, trace, encode. A feature added to
+inference touches this pipeline once, never both fronts.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
 from modelport import __version__
-from modelport.errors import (
-    BackendError,
-    InferenceError,
-    InvalidInput,
-    QueueFull,
-    RequestTimedOut,
-)
-from modelport.repository import pbtxt
+from modelport.errors import BackendError, InferenceError, InvalidInput, QueueFull, RequestTimedOut
+from modelport.repository.config import ModelConfig
 from modelport.serve.manager import ModelManager
 from modelport.serve.model import ModelVersion
-from modelport.serve.tracing import Tracing
+from modelport.serve.stats import ModelStats
+from modelport.serve.tracing import RequestTrace, Tracing
 from modelport.serve.types import InferRequest, InferResponse, OutputTensor
 from modelport.serve.validate import check
+from modelport.serve.views import (
+    ModelMetadata,
+    ServerMetadata,
+    TensorMetadata,
+    VersionMemory,
+)
 
-EXTENSIONS = [
+EXTENSIONS = (
     "binary_tensor_data",
     "model_repository",
     "model_configuration",
     "schedule_policy",
     "statistics",
     "parameters",
-]
+)
+T_co = TypeVar("T_co", covariant=True)
+T = TypeVar("T")
+
+
+class InferCall(Protocol, Generic[T_co]):
+    """One inference as a front hands it over: where it goes and how to read and write it."""
+
+    model: str
+    version: str
+    protocol: str  # "http" or "grpc", for traces
+
+    def trace_carrier(self) -> Mapping[str, str]:
+        """Headers or metadata that may carry the caller's ``traceparent``."""
+        ...
+
+    def decode(self, config: ModelConfig) -> InferRequest:
+        """The request in the core's terms (``config`` for bodies that need it).
+
+        Raises:
+            InvalidInput: the body is malformed.
+        """
+        ...
+
+    def encode(self, response: InferResponse, request: InferRequest) -> T_co:
+        """The response in the front's terms."""
+        ...
 
 
 class InferenceCore:
     """What a request needs from the server, whichever protocol carried it."""
 
     def __init__(self, manager: ModelManager, tracing: Tracing | None = None,
-                 strict_readiness: bool = True) -> None:
+                 strict_readiness: bool = True, server_name: str = "modelport") -> None:
         self.manager = manager
         self.started = False  # set once the initial loads are done; cleared on shutdown
         self.strict_readiness = strict_readiness
         self.tracing = tracing or Tracing(None)
+        self.metadata = ServerMetadata(server_name, __version__, EXTENSIONS)
 
     @property
     def ready(self) -> bool:
@@ -47,31 +84,62 @@ class InferenceCore:
         load has a version serving (Triton's --strict-readiness)."""
         return self.started and (not self.strict_readiness or self.manager.all_ready())
 
-    def server_metadata(self) -> dict[str, Any]:
-        """Name, version and extensions."""
-        return {"name": "modelport", "version": __version__, "extensions": EXTENSIONS}
+    # --- inference ------------------------------------------------------------------------------
 
-    def model_metadata(self, name: str, version: str = "") -> dict[str, Any]:
+    async def infer(self, call: InferCall[T]) -> T:
+        """Look up, decode, validate, run and encode one request.
+
+        Raises:
+            InferenceError: any failure, already mapped to a status by its class.
+        """
+        received = time.perf_counter_ns()
+        trace = (self.tracing.start_request(call.trace_carrier(), call.protocol)
+                 if self.tracing.enabled else None)
+        try:
+            mv = self.manager.get(call.model, call.version)
+            request = _traced(trace, "decode", call.decode, mv.config)
+            response = await self._run(mv, request, received, trace)
+            encoded: T = _traced(trace, "encode", call.encode, response, request)
+        except Exception as exc:
+            if trace is not None:
+                trace.finish(call.model, call.version, str(exc))
+            raise
+        if trace is not None:
+            trace.finish(response.model_name, response.model_version)
+        return encoded
+
+    async def _run(self, mv: ModelVersion, request: InferRequest, received: int,
+                   trace: RequestTrace | None) -> InferResponse:
+        try:
+            checked = check(mv.config, request)
+            arrays = await mv.scheduler.submit(checked, _timeout_us(request.parameters), trace)
+        except InferenceError as exc:
+            mv.stats.record_failure(time.perf_counter_ns() - received, _reason(exc))
+            raise
+        except asyncio.CancelledError:  # the client went away
+            mv.stats.record_failure(time.perf_counter_ns() - received, "CANCELED")
+            raise
+        mv.stats.record_success(time.perf_counter_ns() - received)
+        outputs = [OutputTensor(name, mv.config.output_datatype(name), list(arr.shape), arr)
+                   for name, arr in zip(checked.outputs, arrays, strict=True)]
+        return InferResponse(mv.name, str(mv.version), request.id, outputs)
+
+    # --- everything else ------------------------------------------------------------------------
+
+    def model_metadata(self, name: str, version: str = "") -> ModelMetadata:
         """Inputs and outputs with -1 for variable dims (and the batch dim when batching)."""
-        mv = self.manager.get(name, version)
-        cfg = mv.config
-        return {
-            "name": cfg.name,
-            "versions": [str(v) for v in self.manager.versions(name)],
-            "platform": cfg.platform,
-            "inputs": [{"name": s.name, "datatype": s.datatype, "shape": cfg.full_shape(s)}
-                       for s in cfg.inputs],
-            "outputs": [{"name": s.name, "datatype": s.datatype, "shape": cfg.full_shape(s)}
-                        for s in cfg.outputs],
-        }
+        cfg = self.manager.get(name, version).config
+
+        def tensors(specs: Any) -> tuple[TensorMetadata, ...]:
+            return tuple(TensorMetadata(s.name, s.datatype, tuple(cfg.full_shape(s)))
+                         for s in specs)
+
+        return ModelMetadata(cfg.name, tuple(str(v) for v in self.manager.versions(name)),
+                             cfg.platform, tensors(cfg.inputs), tensors(cfg.outputs))
 
     def model_config(self, name: str, version: str = "") -> Any:
-        """The full ModelConfig message of a live version."""
-        return self.manager.get(name, version).config_msg
-
-    def model_config_json(self, name: str, version: str = "") -> dict[str, Any]:
-        """Triton's JSON form of the config."""
-        return pbtxt.to_json(self.model_config(name, version))
+        """The complete ModelConfig message of a live version."""
+        return self.manager.get(name, version).config.message
 
     def model_ready(self, name: str, version: str = "") -> bool:
         """Whether the model (version) can take requests now."""
@@ -81,52 +149,29 @@ class InferenceCore:
             return False
         return True
 
-    def statistics(self, name: str = "", version: str = "") -> list[dict[str, Any]]:
-        """Statistics extension rows for one model version, all versions of a model, or all."""
+    def statistics(self, name: str = "", version: str = "") -> list[ModelStats]:
+        """Statistics of one model version, all versions of a model, or all models."""
+        if name and version:
+            return [self.manager.get(name, version).stats]
         if name:
-            if version:
-                return [self.manager.get(name, version).stats.as_dict()]
             self.manager.get(name)  # raises for an unknown model
-            names = [name]
-        else:
-            names = sorted(self.manager.models)
-        return [
-            self.manager.models[n].live[v].stats.as_dict()
-            for n in names
-            for v in sorted(self.manager.models[n].live)
-        ]
+        return [mv.stats for mv in self.manager.live(name)]
 
-    def memory_by_version(self) -> list[dict[str, Any]]:
+    def memory_by_version(self) -> list[VersionMemory]:
         """What each live version took at load: RSS growth and load time."""
-        return [
-            {"name": name, "version": str(v), "rss_delta_bytes": mv.rss_delta_bytes,
-             "load_seconds": mv.load_seconds, "loaded_at": mv.loaded_at,
-             "instances": mv.config.instance_count}
-            for name, state in sorted(self.manager.models.items())
-            for v, mv in sorted(state.live.items())
-        ]
+        return [VersionMemory(mv.name, str(mv.version), mv.rss_delta_bytes, mv.load_seconds,
+                              mv.loaded_at, mv.config.instance_count)
+                for mv in self.manager.live()]
 
-    async def infer(self, request: InferRequest) -> InferResponse:
-        """Validate, queue, run and package one request.
 
-        Raises:
-            InferenceError: any failure, already mapped to a status by its class.
-        """
-        if not request.received_ns:
-            request.received_ns = time.perf_counter_ns()
-        mv = self.manager.get(request.model_name, request.model_version)
-        try:
-            checked = check(mv.config, request)
-            arrays = await mv.scheduler.submit(checked, _timeout_us(request.parameters),
-                                               request.trace)
-        except InferenceError as exc:
-            mv.stats.record_failure(time.perf_counter_ns() - request.received_ns, _reason(exc))
-            raise
-        except asyncio.CancelledError:  # the client went away
-            mv.stats.record_failure(time.perf_counter_ns() - request.received_ns, "CANCELED")
-            raise
-        mv.stats.record_success(time.perf_counter_ns() - request.received_ns)
-        return _response(mv, request, checked.outputs, arrays)
+def _traced(trace: RequestTrace | None, span: str, fn: Any, *args: Any) -> Any:
+    if trace is None:
+        return fn(*args)
+    child = trace.child(span)
+    try:
+        return fn(*args)
+    finally:
+        child.end()
 
 
 def _reason(exc: InferenceError) -> str:
@@ -147,14 +192,3 @@ def _timeout_us(parameters: dict[str, Any]) -> int:
             return 0
         raise InvalidInput(f"parameter 'timeout' must be a non-negative integer, got {raw!r}")
     return raw
-
-
-def _response(mv: ModelVersion, request: InferRequest, names: tuple[str, ...],
-              arrays: list[Any]) -> InferResponse:
-    binary = {o.name: o.binary for o in request.outputs}
-    outputs = []
-    for name, arr in zip(names, arrays, strict=False):
-        spec = mv.config.output(name)
-        datatype = spec.datatype if spec is not None else "BYTES"
-        outputs.append(OutputTensor(name, datatype, list(arr.shape), arr, binary.get(name)))
-    return InferResponse(mv.name, str(mv.version), request.id, {}, outputs)

@@ -1,8 +1,11 @@
 """Model manager: which versions of which models are live, and how they change.
 
-A (re)load builds the new versions next to the live ones, warms them up, then swaps the model's
-routing table in one assignment; requests already holding the old version finish on it while
-it drains in the background. A version that fails to load leaves what was serving untouched.
+A (re)load plans (``planning.plan_load``), builds the versions the plan names next to the live
+ones and warms them up, then swaps the model's routing table in one assignment; requests already
+holding an old version finish on it while it drains in the background. A version that fails to
+load leaves what was serving untouched. The manager's state is private: the rest of the server
+asks it questions (``get``, ``live``, ``index``, ``all_ready``) and gives it commands (``load``,
+``unload``, ``shutdown``).
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ import asyncio
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelport.backends import BUILTINS, BackendCatalog
 from modelport.errors import (
     InferenceError,
     InvalidInput,
@@ -23,14 +28,16 @@ from modelport.errors import (
     ModelNotFound,
     ModelportError,
     ModelUnavailable,
+    PlanFailed,
 )
 from modelport.repository import pbtxt
 from modelport.repository.layout import Repository, check_model_name, write_model_files
-from modelport.repository.resolve import loadable_versions, resolve
 from modelport.runtime import RuntimeSettings
 from modelport.serve.histogram import LOAD_BUCKETS, Histogram
 from modelport.serve.memory import trim_heap
 from modelport.serve.model import ModelVersion
+from modelport.serve.planning import LiveIdentity, LoadPlan, plan_load
+from modelport.serve.views import IndexRow
 
 log = logging.getLogger("modelport.serve")
 
@@ -57,29 +64,33 @@ REPORT_ERROR = FailureReport()
 
 
 @dataclass
-class ModelState:
-    """What the repository index reports for one model."""
+class _ModelState:
+    """One model: its routing table (live versions) and what the index says of it."""
 
     live: dict[int, ModelVersion] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)  # version -> reason
     reason: str = ""  # model-level failure, e.g. a bad config
     unloaded: bool = False
+    lifecycle: LifecycleStats = field(default_factory=LifecycleStats)
 
 
 class ModelManager:
     """Owns every loaded model version; all methods run on the server's event loop."""
 
     def __init__(self, repository: Repository, settings: RuntimeSettings,
-                 drain_timeout_s: float = 30.0, histograms: bool = True) -> None:
+                 backends: BackendCatalog = BUILTINS, drain_timeout_s: float = 30.0,
+                 histograms: bool = True) -> None:
         self.repository = repository
-        self.histograms = histograms
         self.settings = settings
+        self.backends = backends
         self.drain_timeout_s = drain_timeout_s
-        self.models: dict[str, ModelState] = {}
+        self.histograms = histograms
+        self._models: dict[str, _ModelState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._draining: set[asyncio.Task[None]] = set()
-        self.lifecycle: dict[str, LifecycleStats] = {}
         self._loading: set[asyncio.Task[None]] = set()
+        self._draining: set[asyncio.Task[None]] = set()
+
+    # --- questions ------------------------------------------------------------------------------
 
     def get(self, name: str, version: str = "") -> ModelVersion:
         """The live version to serve ``name`` (the highest when ``version`` is empty).
@@ -90,12 +101,12 @@ class ModelManager:
                 the message says which and why.
             ModelLoading: the model is loading for the first time.
         """
-        state = self.models.get(name)
+        state = self._models.get(name)
         if state is None:
             raise ModelNotFound(f"Request for unknown model: '{name}' is not found"
                                 f"{self._not_loaded_hint(name)}")
         if not state.live:
-            raise self._no_versions(name, state)
+            raise _no_versions(name, state)
         if not version:
             return state.live[max(state.live)]
         number = int(version) if version.isascii() and version.isdigit() else None
@@ -108,17 +119,6 @@ class ModelManager:
                 f"failed to load: {state.failed[number]}")
         raise ModelNotFound(f"Request for unknown model: '{name}' version {version} is not found")
 
-    def _no_versions(self, name: str, state: ModelState) -> InferenceError:
-        prefix = f"Request for unknown model: '{name}' has no available versions"
-        if state.unloaded:
-            return ModelUnavailable(f"{prefix}: it was unloaded")
-        if state.failed:
-            why = "; ".join(f"version {v}: {r}" for v, r in sorted(state.failed.items()))
-            return ModelUnavailable(f"{prefix}: it failed to load ({why})")
-        if state.reason:
-            return ModelUnavailable(f"{prefix}: it failed to load: {state.reason}")
-        return ModelLoading(f"{prefix}: it is loading; retry shortly")
-
     def _not_loaded_hint(self, name: str) -> str:
         try:
             self.repository.source(name)
@@ -126,6 +126,24 @@ class ModelManager:
             return ""
         return (f"; it is in the repository but not loaded (load it with POST "
                 f"/v2/repository/models/{name}/load)")
+
+    def versions(self, name: str) -> list[int]:
+        """Live versions of a model, ascending."""
+        state = self._models.get(name)
+        return sorted(state.live) if state else []
+
+    def live(self, name: str = "") -> Iterator[ModelVersion]:
+        """Every live version (of ``name``, or of all models), by name then version."""
+        names = [name] if name else sorted(self._models)
+        for model in names:
+            state = self._models.get(model)
+            if state is not None:
+                yield from (state.live[v] for v in sorted(state.live))
+
+    def lifecycle(self) -> Iterator[tuple[str, LifecycleStats]]:
+        """Load, reload and unload counters of every model the server has seen, by name."""
+        for name in sorted(self._models):
+            yield name, self._models[name].lifecycle
 
     def all_ready(self) -> bool:
         """Whether every model the server was asked to load (and not to unload) has a live
@@ -135,12 +153,27 @@ class ModelManager:
 
     def unready_models(self) -> list[str]:
         """Models asked to load (and not unloaded) that have no live version, sorted."""
-        return sorted(n for n, s in self.models.items() if not s.live and not s.unloaded)
+        return sorted(n for n, s in self._models.items() if not s.live and not s.unloaded)
 
-    def versions(self, name: str) -> list[int]:
-        """Live versions of a model, ascending."""
-        state = self.models.get(name)
-        return sorted(state.live) if state else []
+    def index(self, ready_only: bool = False) -> list[IndexRow]:
+        """The repository index: every model in the repository and every loaded version."""
+        rows: list[IndexRow] = []
+        for name in sorted(set(self.repository.model_names()) | set(self._models)):
+            state = self._models.get(name)
+            if state is None:
+                rows += [] if ready_only else [IndexRow(name)]
+                continue
+            for version in sorted(set(state.live) | set(state.failed)):
+                if version in state.live:
+                    rows.append(IndexRow(name, str(version), "READY"))
+                elif not ready_only:
+                    rows.append(IndexRow(name, str(version), "UNAVAILABLE",
+                                         state.failed[version]))
+            if (state.reason or not (state.live or state.failed)) and not ready_only:
+                rows.append(IndexRow(name, "", "UNAVAILABLE", state.reason or "unloaded"))
+        return rows
+
+    # --- commands -------------------------------------------------------------------------------
 
     async def load(self, name: str, config_override: Any = None,
                    files: dict[str, bytes] | None = None,
@@ -152,83 +185,91 @@ class ModelManager:
 
         Raises:
             ModelNotFound: the repository has no such model.
-            ModelLoadError: nothing of the model could be loaded (the reason is also kept
-                for the repository index); versions that were serving keep serving.
+            ModelLoadError: something of the model failed to load (the reason is also kept for
+                the repository index); versions that were serving keep serving.
         """
         check_model_name(name)
         # A caller that gives up (a gRPC deadline, a stopping poller) must not abandon versions
         # half-way between built and swapped in: the load finishes on its own task.
-        await asyncio.shield(self._load_task(name, config_override, files, failure))
-
-    def _load_task(self, name: str, config_override: Any,
-                   files: dict[str, bytes] | None,
-                   failure: FailureReport) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(
             self._load_serialized(name, config_override, files, failure))
         self._loading.add(task)
         task.add_done_callback(self._loading.discard)
-        return task
+        await asyncio.shield(task)
 
     async def _load_serialized(self, name: str, config_override: Any,
-                               files: dict[str, bytes] | None,
-                               failure: FailureReport) -> None:
+                               files: dict[str, bytes] | None, failure: FailureReport) -> None:
         async with self._locks.setdefault(name, asyncio.Lock()):
             if not files:
                 await self._load_locked(name, config_override, self.repository, failure)
                 return
             with tempfile.TemporaryDirectory(prefix="modelport-load-") as tmp:
                 write_model_files(Path(tmp), name, files)
-                await self._load_locked(name, config_override, Repository(Path(tmp)),
-                                        failure)
+                await self._load_locked(name, config_override, Repository(Path(tmp)), failure)
 
-    async def _load_locked(self, name: str, config_override: Any,
-                           repository: Repository, failure: FailureReport) -> None:
-        state = self.models.setdefault(name, ModelState())
+    async def _load_locked(self, name: str, config_override: Any, repository: Repository,
+                           failure: FailureReport) -> None:
+        state = self._models.setdefault(name, _ModelState())
+        plan = await self._plan(name, state, config_override, repository, failure)
+        live, failed = dict(state.live), {}
+        for version in plan.build:
+            built = await self._build(name, state, plan, version, failure)
+            if isinstance(built, str):
+                failed[version] = built
+            else:
+                live[version] = built
+        self._swap(name, state, live, failed, plan.stale(live))
+        if failed or not state.live:
+            reason = "; ".join(f"version {v}: {why}" for v, why in sorted(failed.items()))
+            if not failed:
+                state.reason = reason = "no version could be loaded"
+            raise ModelLoadError(f"failed to load '{name}': {reason}")
+
+    async def _plan(self, name: str, state: _ModelState, override: Any,
+                    repository: Repository, failure: FailureReport) -> LoadPlan:
+        """Plan off the event loop: completing a config parses the whole ONNX file (~60 ms for
+        resnet18), which would stall every request in flight."""
+        live = {v: LiveIdentity(mv.fingerprint, mv.config.message) for v, mv in state.live.items()}
         try:
-            # Off the event loop: completing a config parses the whole ONNX file (~60 ms for
-            # resnet18), which would stall every request in flight.
-            resolved = await asyncio.to_thread(resolve, repository, name, config_override)
+            return await asyncio.to_thread(plan_load, repository, name, override, live,
+                                           self.backends)
         except ModelNotFound:
             if not state.live:
-                self.models.pop(name, None)
+                self._models.pop(name, None)
             raise
-        except ModelportError as exc:
+        except PlanFailed as exc:
             # A bad file in a new version folder is that version's failure (Triton's index
             # shows it on the version's row); a bad config with nothing new is the model's.
-            new = _new_versions(repository, name, config_override, state.live)
-            self.lifecycle.setdefault(name, LifecycleStats()).loads["failure"] += 1
-            state.failed = dict.fromkeys(new, str(exc))
-            state.reason = "" if new else str(exc)
-            what = f"version {', '.join(map(str, new))} failed to load" if new else "cannot load"
+            state.lifecycle.loads["failure"] += 1
+            state.failed = dict.fromkeys(exc.versions, str(exc))
+            state.reason = "" if exc.versions else str(exc)
+            what = (f"version {', '.join(map(str, exc.versions))} failed to load"
+                    if exc.versions else "cannot load")
             log.log(failure.level, "model '%s' %s: %s%s", name, what, exc, failure.note)
             raise ModelLoadError(f"failed to load '{name}': {exc}") from None
-        live = dict(state.live)
-        failed: dict[int, str] = {}
-        source, msg, view, selected = (resolved.source, resolved.message, resolved.config,
-                                       resolved.versions)
-        for version in selected:
-            fingerprint = source.fingerprint(version)
-            current = live.get(version)
-            if (current is not None and config_override is None
-                    and current.fingerprint == fingerprint and current.config_msg == msg):
-                continue  # same files, same config, no override: keep the live version
-            counters = self.lifecycle.setdefault(name, LifecycleStats())
-            started = time.perf_counter()
-            try:
-                live[version] = await ModelVersion.load(
-                    view, msg, version, source.versions[version], fingerprint, self.settings,
-                    self.histograms)
-                log.info("loaded model '%s' version %d in %.2fs", name, version,
-                         live[version].load_seconds)
-                counters.loads["success"] += 1
-                counters.reloads += current is not None
-            except ModelportError as exc:
-                failed[version] = str(exc)
-                counters.loads["failure"] += 1
-                log.log(failure.level, "model '%s' version %d failed to load: %s%s", name,
-                        version, exc, failure.note)
-            counters.load_seconds.observe(time.perf_counter() - started)
-        stale = [v for v in live if v not in selected]
+
+    async def _build(self, name: str, state: _ModelState, plan: LoadPlan, version: int,
+                     failure: FailureReport) -> ModelVersion | str:
+        """Build and warm one version; on failure, the reason."""
+        started = time.perf_counter()
+        try:
+            built = await ModelVersion.load(plan.config, version, plan.source.versions[version],
+                                            plan.fingerprints[version], self.settings,
+                                            self.backends, self.histograms)
+        except ModelportError as exc:
+            state.lifecycle.loads["failure"] += 1
+            log.log(failure.level, "model '%s' version %d failed to load: %s%s", name, version,
+                    exc, failure.note)
+            return str(exc)
+        finally:
+            state.lifecycle.load_seconds.observe(time.perf_counter() - started)
+        log.info("loaded model '%s' version %d in %.2fs", name, version, built.load_seconds)
+        state.lifecycle.loads["success"] += 1
+        state.lifecycle.reloads += version in state.live
+        return built
+
+    def _swap(self, name: str, state: _ModelState, live: dict[int, ModelVersion],
+              failed: dict[int, str], stale: list[int]) -> None:
         if failed and stale:
             # A new version that fails must not take the serving one with it.
             log.warning("model '%s': keeping version(s) %s serving because version(s) %s "
@@ -241,13 +282,6 @@ class ModelManager:
         state.live, state.failed, state.reason, state.unloaded = live, failed, "", False
         for old in retired:
             self._retire(old)
-        if failed or not live:
-            # The caller (an explicit load request) must hear about a failed version even
-            # when an older one keeps serving.
-            reason = "; ".join(f"version {v}: {why}" for v, why in sorted(failed.items()))
-            if not failed:
-                state.reason = reason = "no version could be loaded"
-            raise ModelLoadError(f"failed to load '{name}': {reason}")
 
     async def unload(self, name: str) -> None:
         """Stop routing to ``name``; its versions drain, then free their memory.
@@ -257,12 +291,12 @@ class ModelManager:
         """
         check_model_name(name)
         async with self._locks.setdefault(name, asyncio.Lock()):
-            state = self.models.get(name)
+            state = self._models.get(name)
             if state is None or (not state.live and state.unloaded):
                 raise ModelNotFound(f"failed to unload '{name}': model is not loaded")
             old = list(state.live.values())
             state.live, state.failed, state.reason, state.unloaded = {}, {}, "unloaded", True
-            self.lifecycle.setdefault(name, LifecycleStats()).unloads += 1
+            state.lifecycle.unloads += 1
             for version in old:
                 self._retire(version)
 
@@ -285,48 +319,26 @@ class ModelManager:
         while self._draining:
             await asyncio.gather(*list(self._draining), return_exceptions=True)
 
-    def index(self, ready_only: bool = False) -> list[dict[str, str]]:
-        """The repository index: every model in the repository and every loaded version."""
-        rows: list[dict[str, str]] = []
-        names = sorted(set(self.repository.model_names()) | set(self.models))
-        for name in names:
-            state = self.models.get(name)
-            if state is None:
-                if not ready_only:
-                    rows.append({"name": name})
-                continue
-            for version in sorted(set(state.live) | set(state.failed)):
-                if version in state.live:
-                    rows.append({"name": name, "version": str(version), "state": "READY"})
-                elif not ready_only:
-                    rows.append({"name": name, "version": str(version), "state": "UNAVAILABLE",
-                                 "reason": state.failed[version]})
-            if (state.reason or not (state.live or state.failed)) and not ready_only:
-                rows.append({"name": name, "state": "UNAVAILABLE",
-                             "reason": state.reason or "unloaded"})
-        return rows
-
     async def shutdown(self) -> None:
         """Unload everything, draining in-flight work."""
         await asyncio.gather(*list(self._loading), return_exceptions=True)
-        for name in list(self.models):
-            state = self.models[name]
+        for state in self._models.values():
             for version in state.live.values():
                 self._retire(version)
             state.live = {}
         await self.wait_drained()
 
 
-def _new_versions(repository: Repository, name: str, override: Any,
-                  live: dict[int, ModelVersion]) -> list[int]:
-    """Versions the policy selects that are not live; [] when even that cannot be read."""
-    try:
-        source = repository.source(name)
-        msg = override if override is not None else repository.read_config(source)
-        selected = pbtxt.version_policy(msg).select(loadable_versions(source, msg))
-    except (ModelportError, OSError):
-        return []
-    return [v for v in selected if v not in live]
+def _no_versions(name: str, state: _ModelState) -> InferenceError:
+    prefix = f"Request for unknown model: '{name}' has no available versions"
+    if state.unloaded:
+        return ModelUnavailable(f"{prefix}: it was unloaded")
+    if state.failed:
+        why = "; ".join(f"version {v}: {r}" for v, r in sorted(state.failed.items()))
+        return ModelUnavailable(f"{prefix}: it failed to load ({why})")
+    if state.reason:
+        return ModelUnavailable(f"{prefix}: it failed to load: {state.reason}")
+    return ModelLoading(f"{prefix}: it is loading; retry shortly")
 
 
 def parse_config_override(raw: str) -> Any:

@@ -97,9 +97,8 @@ _HISTOGRAMS: list[tuple[str, str, Any]] = [
 
 
 def _versions(manager: ModelManager) -> Iterator[tuple[str, str, ModelVersion]]:
-    for name in sorted(manager.models):
-        for version, mv in sorted(manager.models[name].live.items()):
-            yield name, str(version), mv
+    for mv in manager.live():
+        yield mv.name, str(mv.version), mv
 
 
 def render(manager: ModelManager, *, gpus: GpuSource = NVML,
@@ -145,7 +144,7 @@ def _lifecycle(manager: ModelManager) -> list[_Family]:
     unloads = _Family("modelport_model_unloads_total", "counter", "Explicit unloads")
     seconds = _Family("modelport_model_load_duration_seconds", "histogram",
                       "Load and warm-up time of each version load attempt")
-    for name, stats in sorted(manager.lifecycle.items()):
+    for name, stats in manager.lifecycle():
         for outcome, count in stats.loads.items():
             loads.add(count, model=name, outcome=outcome)
         reloads.add(stats.reloads, model=name)
@@ -154,8 +153,7 @@ def _lifecycle(manager: ModelManager) -> list[_Family]:
     state = _Family("modelport_model_state", "gauge",
                     "1 for each model version's current state (READY or UNAVAILABLE)")
     for row in manager.index():
-        state.add(1, model=row["name"], version=row.get("version", ""),
-                  state=row.get("state", "UNAVAILABLE"))
+        state.add(1, model=row.name, version=row.version, state=row.state or "UNAVAILABLE")
     return [loads, reloads, unloads, seconds, state]
 
 

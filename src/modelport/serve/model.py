@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from modelport.backends import BUILTINS, BackendCatalog
 from modelport.errors import ModelLoadError, ModelportError
 from modelport.repository.config import ModelConfig
-from modelport.runtime import RuntimeSettings, get_backend, reads_onnx
+from modelport.runtime import RuntimeSettings, get_backend
 from modelport.runtime.base import Backend, Instance
 from modelport.serve.memory import rss_bytes
 from modelport.serve.scheduler import Scheduler
@@ -28,9 +29,7 @@ class ModelVersion:
     """One servable version. Created by ``load``; freed by ``unload`` after draining."""
 
     config: ModelConfig
-    config_msg: Any
     version: int
-    path: Path
     fingerprint: tuple[Any, ...]
     scheduler: Scheduler
     stats: ModelStats
@@ -44,9 +43,10 @@ class ModelVersion:
         return self.config.name
 
     @classmethod
-    async def load(cls, config: ModelConfig, config_msg: Any, version: int, path: Path,
+    async def load(cls, config: ModelConfig, version: int, path: Path,
                    fingerprint: tuple[Any, ...], settings: RuntimeSettings,
-                   histograms: bool = True) -> ModelVersion:
+                   backends: BackendCatalog = BUILTINS, histograms: bool = True,
+                   ) -> ModelVersion:
         """Create the instances in a worker thread, warm each up, start the scheduler.
 
         Raises:
@@ -54,11 +54,13 @@ class ModelVersion:
         """
         started = time.perf_counter()
         rss_before = rss_bytes()
-        instances, warmed = await asyncio.to_thread(_create_instances, config, path, settings)
+        instances, warmed = await asyncio.to_thread(_create_instances, config, path, settings,
+                                                    backends)
         stats = ModelStats(config.name, str(version), histograms=histograms)
-        scheduler = Scheduler(config, instances, stats, proven=warmed)
-        return cls(config=config, config_msg=config_msg, version=version, path=path,
-                   fingerprint=fingerprint, scheduler=scheduler, stats=stats,
+        scheduler = Scheduler(config, instances, stats, proven=warmed,
+                              inline_below_us=settings.inline_below_us).start()
+        return cls(config=config, version=version, fingerprint=fingerprint,
+                   scheduler=scheduler, stats=stats,
                    load_seconds=time.perf_counter() - started,
                    rss_delta_bytes=rss_bytes() - rss_before)
 
@@ -67,14 +69,14 @@ class ModelVersion:
         await self.scheduler.close(drain_timeout_s)
 
 
-def _create_instances(config: ModelConfig, path: Path,
-                      settings: RuntimeSettings) -> tuple[list[Instance], bool]:
+def _create_instances(config: ModelConfig, path: Path, settings: RuntimeSettings,
+                      backends: BackendCatalog) -> tuple[list[Instance], bool]:
     """Load and warm up every instance; returns them and whether any warm-up ran."""
     model_file = path / config.default_model_filename
-    if reads_onnx(config.backend) and not model_file.is_file():
+    if backends.reads_onnx(config.backend) and not model_file.is_file():
         raise ModelLoadError(
             f"{config.name}/{path.name}/{config.default_model_filename} is missing")
-    backend = get_backend(config.backend)
+    backend = get_backend(config.backend, backends)
     instances: list[Instance] = []
     feeds = warmup_feeds(config)
     try:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,33 +29,36 @@ from modelport.errors import (
 from modelport.repository.config import ModelConfig, QueuePolicy
 from modelport.runtime.base import Instance
 from modelport.serve.batch import Batch, Pending
+from modelport.serve.queue import RequestQueue
 from modelport.serve.stats import ModelStats
 from modelport.serve.tracing import RequestTrace
 from modelport.serve.validate import Checked
 
 CONTENTION_WINDOW_NS = 1_000_000_000
-INLINE_BELOW_NS = int(os.environ.get("MODELPORT_INLINE_BELOW_US", "150")) * 1000
 
 
 class Scheduler:
-    """Queues checked requests for one model version and runs them on its instances."""
+    """Queues checked requests for one model version and runs them on its instances.
+
+    ``start()`` spawns one worker per instance; ``close()`` drains and frees them.
+    """
 
     def __init__(self, config: ModelConfig, instances: list[Instance], stats: ModelStats,
-                 proven: bool = False) -> None:
+                 proven: bool = False, inline_below_us: int = 150) -> None:
         self.config = config
         # Whether the model has computed something (warm-up or a request): only then can a
         # kernel failure on one request's values be blamed on that request.
         self.proven = proven
         self.instances = instances
         self.stats = stats
+        self.inline_below_ns = inline_below_us * 1000
         db = config.dynamic_batching
         self.max_batch = config.max_batch_size if (config.batching and db) else 0
         self.delay_ns = db.max_queue_delay_us * 1000 if db else 0
-        self.preferred = db.preferred_batch_size if db else ()
-        self.target = max(self.preferred) if self.preferred else self.max_batch
+        preferred = db.preferred_batch_size if db else ()
+        self.target = max(preferred) if preferred else self.max_batch
         self.policy = db.queue if db else QueuePolicy()
-        self.queue: deque[Pending] = deque()
-        self.queued_items = 0
+        self.queue = RequestQueue(self.max_batch, preferred)
         self.busy = 0
         self.closed = False
         self._contended_ns = -CONTENTION_WINDOW_NS
@@ -66,14 +67,16 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._executors = [
-            ThreadPoolExecutor(1, thread_name_prefix=f"mp-{config.name}-{i}")
-            for i in range(len(instances))
-        ]
-        self._workers = [
-            self._loop.create_task(self._work(inst, ex))
-            for inst, ex in zip(instances, self._executors, strict=False)
-        ]
+        self._executors: list[ThreadPoolExecutor] = []
+        self._workers: list[asyncio.Task[None]] = []
+
+    def start(self) -> Scheduler:
+        """Spawn one worker (and its thread) per instance; returns the scheduler."""
+        self._executors = [ThreadPoolExecutor(1, thread_name_prefix=f"mp-{self.config.name}-{i}")
+                           for i in range(len(self.instances))]
+        self._workers = [self._loop.create_task(self._work(inst, ex))
+                         for inst, ex in zip(self.instances, self._executors, strict=True)]
+        return self
 
     @property
     def pending(self) -> int:
@@ -99,57 +102,51 @@ class Scheduler:
                 "requests queued; retry later or raise max_queue_size"
             )
         pending = Pending(checked, self._loop.create_future(), trace)
-        if self.busy or self.queue:
+        if self.busy or len(self.queue):
             self._contended_ns = pending.enqueued_ns
         timeout_us = timeout_us if (timeout_us and self.policy.allow_timeout_override) else (
             self.policy.default_timeout_us
         )
         if timeout_us and self.policy.timeout_action == "REJECT":
             pending.timer = self._loop.call_later(timeout_us / 1e6, self._expire, pending)
-        self.queue.append(pending)
-        self.queued_items += checked.batch_size
+        self.queue.push(pending)
         self._idle.clear()
         self._wakeup.set()
         try:
             return await pending.future
         except asyncio.CancelledError:  # the client left: free its place in the queue now
-            self._forget(pending)
+            self._leave(pending)
             raise
 
-    def _forget(self, pending: Pending) -> None:
+    def _leave(self, pending: Pending) -> bool:
+        """Take a request out of the queue (its client left, or it timed out); returns
+        whether it was still queued."""
         if pending.timer is not None:
             pending.timer.cancel()
-        try:
-            self.queue.remove(pending)
-        except ValueError:
-            return  # already taken into a batch
-        self.queued_items -= pending.checked.batch_size
+        if not self.queue.remove(pending):
+            return False  # already taken into a batch
         self._check_idle()
+        return True
 
     def _expire(self, pending: Pending) -> None:
-        try:
-            self.queue.remove(pending)
-        except ValueError:
-            return  # already taken by a worker
-        self.queued_items -= pending.checked.batch_size
+        if not self._leave(pending):
+            return
         self.stats.timed_out += 1
         if not pending.future.done():
             waited_us = (time.perf_counter_ns() - pending.enqueued_ns) // 1000
-            pending.future.set_exception(
-                RequestTimedOut(f"request timeout expired after {waited_us} us in the queue "
-                                f"of model '{self.config.name}'")
-            )
-        self._check_idle()
+            pending.future.set_exception(RequestTimedOut(
+                f"request timeout expired after {waited_us} us in the queue of model "
+                f"'{self.config.name}'"))
 
     async def _work(self, instance: Instance, executor: ThreadPoolExecutor) -> None:
         while True:
-            while not self.queue:
+            while not len(self.queue):
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            if self.delay_ns and self.queued_items < self.target and (
+            if self.delay_ns and self.queue.items < self.target and (
                     time.perf_counter_ns() - self._contended_ns < CONTENTION_WINDOW_NS):
                 await self._linger()
-            batch = self._take()
+            batch = self.queue.take()
             if not batch:
                 self._check_idle()
                 continue
@@ -162,8 +159,8 @@ class Scheduler:
 
     async def _linger(self) -> None:
         """Wait, at most until the oldest request's delay ends, for a fuller batch."""
-        deadline = self.queue[0].enqueued_ns + self.delay_ns
-        while self.queue and self.queued_items < self.target:
+        deadline = self.queue.oldest_ns() + self.delay_ns
+        while len(self.queue) and self.queue.items < self.target:
             remaining = deadline - time.perf_counter_ns()
             if remaining <= 0:
                 return
@@ -172,47 +169,6 @@ class Scheduler:
                 await asyncio.wait_for(self._wakeup.wait(), remaining / 1e9)
             except asyncio.TimeoutError:
                 return
-
-    def _take(self) -> list[Pending]:
-        batch: list[Pending] = []
-        total = 0
-        while self.queue:
-            head = self.queue[0]
-            if head.future.done():  # cancelled by its client
-                self._pop()
-                continue
-            if batch and (
-                not self.max_batch
-                or head.checked.signature != batch[0].checked.signature
-                or total + head.checked.batch_size > self.max_batch
-            ):
-                break
-            batch.append(self._pop())
-            total += head.checked.batch_size
-            if not self.max_batch:
-                break
-        if self.preferred and len(batch) > 1 and total not in self.preferred:
-            batch = self._cut_to_preferred(batch)
-        for p in batch:
-            if p.timer is not None:
-                p.timer.cancel()
-        return batch
-
-    def _pop(self) -> Pending:
-        p = self.queue.popleft()
-        self.queued_items -= p.checked.batch_size
-        return p
-
-    def _cut_to_preferred(self, batch: list[Pending]) -> list[Pending]:
-        sizes = np.cumsum([p.checked.batch_size for p in batch])
-        cuts = [i for i, s in enumerate(sizes) if int(s) in self.preferred]
-        if not cuts:
-            return batch
-        keep = cuts[-1] + 1
-        for p in reversed(batch[keep:]):
-            self.queue.appendleft(p)
-            self.queued_items += p.checked.batch_size
-        return batch[:keep]
 
     async def _execute(self, instance: Instance, executor: ThreadPoolExecutor,
                        members: list[Pending]) -> None:
@@ -284,10 +240,10 @@ class Scheduler:
     def _inline(self, batch_size: int) -> bool:
         """Run on the event loop itself when batches of this size are so quick that handing
         them to a thread and back costs more than they do (one instance only)."""
-        if INLINE_BELOW_NS <= 0 or len(self.instances) != 1:
+        if self.inline_below_ns <= 0 or len(self.instances) != 1:
             return False
         recent = self._compute_ns.get(batch_size)
-        return recent is not None and recent < INLINE_BELOW_NS
+        return recent is not None and recent < self.inline_below_ns
 
     def _learn(self, batch_size: int, ns: int) -> None:
         """Moving average of execution time per batch size (a few samples settle it)."""
@@ -295,7 +251,7 @@ class Scheduler:
         self._compute_ns[batch_size] = ns if previous is None else 0.8 * previous + 0.2 * ns
 
     def _check_idle(self) -> None:
-        if not self.queue and self.busy == 0:
+        if not len(self.queue) and self.busy == 0:
             self._idle.set()
 
     async def close(self, drain_timeout_s: float = 30.0) -> None:
@@ -303,10 +259,8 @@ class Scheduler:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._idle.wait(), drain_timeout_s)
         self.closed = True
-        for p in list(self.queue):
-            if not p.future.done():
-                p.future.set_exception(Unavailable(f"model '{self.config.name}' was unloaded"))
-        self.queue.clear()
+        Batch(self.queue.clear(), self.config, False).fail(
+            Unavailable(f"model '{self.config.name}' was unloaded"))
         for w in self._workers:
             w.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)

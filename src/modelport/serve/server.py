@@ -1,4 +1,10 @@
-"""The Server: repository, model manager, HTTP and gRPC fronts, in one asyncio loop."""
+"""The Server: repository, model manager, core and fronts, in one asyncio loop.
+
+Start-up and shutdown mirror each other: the fronts start one by one under an exit stack
+(HTTP, gRPC, metrics), then models load per the control mode, then the poller starts and the
+core reports started; ``stop`` undoes those steps in reverse, and a start-up that fails unwinds
+what it had already started.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelport.errors import ConfigError, ModelportError
+from modelport.backends import BackendCatalog
+from modelport.errors import ModelportError
 from modelport.repository.layout import Repository
 from modelport.runtime import RuntimeSettings
 from modelport.serve.config import ServerConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
+from modelport.serve.fronts import Front, GrpcFront, HttpFront
 from modelport.serve.manager import ModelManager
-from modelport.serve.memdebug import MemoryDebugger
 from modelport.serve.poller import RepositoryPoller
 from modelport.serve.tracing import Tracing
 
@@ -34,49 +39,91 @@ class Server:
         self.repository_path: Path | None = None
         self.manager: ModelManager | None = None
         self.core: InferenceCore | None = None
-        self.http_port: int | None = None
-        self.grpc_port: int | None = None
-        self._http: Any = None
-        self._http_task: asyncio.Task[None] | None = None
-        self._grpc: Any = None
-        self._poll_task: asyncio.Task[None] | None = None
-        self.metrics_port: int | None = None
-        self._metrics: Any = None
-        self._metrics_task: asyncio.Task[None] | None = None
+        self.ports: dict[str, int] = {}  # front name -> bound port
+        self._stack: contextlib.AsyncExitStack | None = None
 
-    def _repository(self) -> Repository:
-        path = self.config.model_repository
-        if path is None:
-            from modelport.repository.demo import ensure_demo_repository
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP front's port, once started (None when disabled)."""
+        return self.ports.get("HTTP")
 
-            path = ensure_demo_repository()
-        self.repository_path = path
-        return Repository(path)
+    @property
+    def grpc_port(self) -> int | None:
+        """The gRPC front's port, once started (None when disabled)."""
+        return self.ports.get("gRPC")
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The metrics front's port, once started (None when disabled)."""
+        return self.ports.get("metrics")
 
     async def start(self) -> None:
-        """Bind the fronts, load models per the control mode, then report ready."""
+        """Bind the fronts, load models per the control mode, then report started.
+
+        Raises:
+            ConfigError: a front cannot bind; nothing stays started.
+        """
         cfg = self.config
-        repository = self._repository()
+        self.repository_path = cfg.repository_path()
+        repository = Repository(self.repository_path)
         settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads,
                                    cache_dir=cfg.model_cache_dir,
-                                   shared_thread_pool=cfg.shared_thread_pool)
-        self.manager = ModelManager(repository, settings, cfg.drain_timeout_s, cfg.allow_metrics)
+                                   shared_thread_pool=cfg.shared_thread_pool,
+                                   inline_below_us=cfg.inline_below_us)
+        self.manager = manager = ModelManager(repository, settings,
+                                              BackendCatalog(cfg.extra_backends),
+                                              cfg.drain_timeout_s, cfg.allow_metrics)
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
-                   else Tracing.from_environment())
-        self.core = InferenceCore(self.manager, tracing, cfg.strict_readiness)
-        control = ModelControl(self.manager, cfg.model_control_mode, cfg.control_token)
+                   else Tracing.from_settings(cfg.traces_exporter, cfg.service_name))
+        self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(manager.shutdown)
+            for front in self._fronts(core, ModelControl(manager, cfg.model_control_mode,
+                                                         cfg.control_token)):
+                self.ports[front.name] = await front.start()
+                stack.push_async_callback(front.stop, cfg.shutdown_grace_s)
+            await self._load_initial(repository)
+            if cfg.model_control_mode == "poll":
+                poller = RepositoryPoller(manager, cfg.repository_poll_secs)
+                poller.remember()
+                task = asyncio.get_running_loop().create_task(poller.run())
+                stack.callback(task.cancel)
+            core.started = True
+            stack.callback(setattr, core, "started", False)
+            self._stack = stack.pop_all()
+
+    def _fronts(self, core: InferenceCore, control: ModelControl) -> list[Front]:
+        from modelport.serve import metrics
+        from modelport.serve.grpc.service import InferenceService, grpc_receive_limit
+        from modelport.serve.http.app import HttpApp
+        from modelport.serve.http.endpoints import debug_routes, oip_routes
+        from modelport.serve.http.routing import Params, Reply, Request, Route, Router
+        from modelport.serve.memdebug import MemoryDebugger
+
+        cfg = self.config
+        manager = core.manager
+
+        async def render(req: Request, p: Params) -> Reply:
+            return Reply(200, metrics.render(manager), metrics.CONTENT_TYPE)
+
+        scrape = [Route("GET", "/metrics", render)] if cfg.allow_metrics else []
+        routes = [*oip_routes(core, control), *scrape]
+        if cfg.debug_endpoints:
+            routes += debug_routes(core, control, MemoryDebugger())
+        fronts: list[Front] = []
         if cfg.http_port >= 0:
-            await self._start_http(control)
+            app = HttpApp(Router(routes), cfg.max_request_bytes)
+            fronts.append(HttpFront("HTTP", app, cfg.http_address, cfg.http_port))
         if cfg.grpc_port >= 0:
-            await self._start_grpc(control)
+            handlers = InferenceService(core, control, cfg.max_request_bytes).handlers()
+            options = [("grpc.max_receive_message_length",
+                        grpc_receive_limit(cfg.max_request_bytes)),
+                       ("grpc.max_send_message_length", 2**31 - 1)]
+            fronts.append(GrpcFront(handlers, cfg.grpc_address, cfg.grpc_port, options))
         if cfg.metrics_port >= 0 and cfg.allow_metrics:
-            await self._start_metrics()
-        await self._load_initial(repository)
-        if cfg.model_control_mode == "poll":
-            poller = RepositoryPoller(self.manager, cfg.repository_poll_secs)
-            poller.remember()
-            self._poll_task = asyncio.get_running_loop().create_task(poller.run())
-        self.core.started = True
+            app = HttpApp(Router(scrape), 1024)
+            fronts.append(HttpFront("metrics", app, cfg.metrics_address, cfg.metrics_port))
+        return fronts
 
     async def _load_initial(self, repository: Repository) -> None:
         assert self.manager is not None
@@ -91,74 +138,12 @@ class Server:
             except ModelportError as exc:
                 log.error("model '%s' is not available: %s", name, exc)
 
-    def _extra_routes(self) -> dict[str, Any]:
-        from modelport.serve import metrics
-        from modelport.serve.http.routes import Reply, Request
-
-        manager = self.manager
-        assert manager is not None
-
-        async def scrape(req: Request) -> Reply:
-            return Reply(200, metrics.render(manager), metrics.CONTENT_TYPE)
-
-        return {"/metrics": scrape} if self.config.allow_metrics else {}
-
-    async def _start_http(self, control: ModelControl) -> None:
-        from modelport.serve.http.app import HttpApp
-        from modelport.serve.http.routes import Router
-
-        assert self.core is not None
-        limit = self.config.max_request_bytes
-        debug = MemoryDebugger() if self.config.debug_endpoints else None
-        app = HttpApp(Router(self.core, control, self._extra_routes(), debug), limit)
-        server, task, port = await _serve_asgi(app, self.config.http_address,
-                                               self.config.http_port)
-        self._http, self._http_task, self.http_port = server, task, port
-
-    async def _start_metrics(self) -> None:
-        from modelport.serve.http.app import HttpApp
-        from modelport.serve.http.routes import PathRouter
-
-        metrics_app = HttpApp(PathRouter(self._extra_routes()), 1024)
-        self._metrics, self._metrics_task, self.metrics_port = await _serve_asgi(
-            metrics_app, self.config.metrics_address, self.config.metrics_port)
-
-    async def _start_grpc(self, control: ModelControl) -> None:
-        import grpc
-
-        from modelport.serve.grpc.service import InferenceService, grpc_receive_limit
-
-        assert self.core is not None
-        limit = self.config.max_request_bytes
-        self._grpc = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", grpc_receive_limit(limit)),
-            ("grpc.max_send_message_length", 2**31 - 1),
-            ("grpc.so_reuseport", 0),
-        ])
-        self._grpc.add_generic_rpc_handlers(
-            InferenceService(self.core, control, limit).handlers())
-        address = f"{_host(self.config.grpc_address)}:{self.config.grpc_port}"
-        port = self._grpc.add_insecure_port(address)
-        if port == 0:
-            raise ConfigError(f"cannot bind the gRPC front to {address}")
-        self.grpc_port = port
-        await self._grpc.start()
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        """Stop taking requests, let in-flight ones finish, unload every model."""
-        if self.core is not None:
-            self.core.started = False
-        if self._poll_task is not None:
-            self._poll_task.cancel()
-        if self._grpc is not None:
-            await self._grpc.stop(grace_s)
-        for server, task in ((self._http, self._http_task),
-                             (self._metrics, self._metrics_task)):
-            if server is not None and task is not None:
-                server.should_exit = True
-                await task
-        if self.manager is not None:
-            await self.manager.shutdown()
+    async def stop(self) -> None:
+        """Stop taking requests, let in-flight ones finish, unload every model: start-up's
+        steps in reverse."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
 
     async def serve_forever(self) -> None:
         """Start, print where we listen, run until SIGINT/SIGTERM, stop gracefully."""
@@ -178,76 +163,23 @@ class Server:
         asyncio.run(self.serve_forever())
 
     def _announce(self) -> None:
-        assert self.manager is not None
+        assert self.manager is not None and self.core is not None
         for row in self.manager.index():
-            state = row.get("state", "UNAVAILABLE")
-            detail = f" ({row['reason']})" if row.get("reason") else ""
-            log.info("model %-16s version %-3s %s%s", row["name"], row.get("version", "-"),
-                     state, detail)
+            state = row.state or "UNAVAILABLE"
+            detail = f" ({row.reason})" if row.reason else ""
+            log.info("model %-16s version %-3s %s%s", row.name, row.version or "-", state,
+                     detail)
         log.info("repository: %s", self.repository_path)
+        cfg = self.config
         if self.http_port is not None:
-            log.info("HTTP  http://%s:%d/v2", self.config.http_address, self.http_port)
+            log.info("HTTP  http://%s:%d/v2", cfg.http_address, self.http_port)
         if self.grpc_port is not None:
-            log.info("gRPC  %s:%d", self.config.grpc_address, self.grpc_port)
+            log.info("gRPC  %s:%d", cfg.grpc_address, self.grpc_port)
         if self.metrics_port is not None:
-            log.info("metrics http://%s:%d/metrics", self.config.metrics_address,
-                     self.metrics_port)
-        assert self.core is not None
+            log.info("metrics http://%s:%d/metrics", cfg.metrics_address, self.metrics_port)
         if self.core.ready:
             log.info("ready (Ctrl+C to stop)")
         else:
-            waiting = ", ".join(self.manager.unready_models())
             log.warning("serving, but NOT READY: no version of %s is serving (strict "
                         "readiness; --strict-readiness false reports ready anyway) "
-                        "(Ctrl+C to stop)", waiting)
-
-
-async def _serve_asgi(app: Any, address: str, port: int) -> tuple[Any, asyncio.Task[None], int]:
-    """Start uvicorn on a socket we bind; returns (server, its task, the bound port)."""
-    import uvicorn
-
-    sock = _bind(address, port)
-    config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off",
-                            access_log=False, log_level="warning", server_header=False,
-                            date_header=False, timeout_keep_alive=30)
-    server = _QuietUvicorn(config)
-    task = asyncio.get_running_loop().create_task(server.serve([sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise ConfigError(f"the HTTP server on {address}:{port} stopped during start-up")
-        await asyncio.sleep(0.01)
-    return server, task, int(sock.getsockname()[1])
-
-
-def _host(address: str) -> str:
-    return f"[{address}]" if ":" in address and not address.startswith("[") else address
-
-
-def _bind(address: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets when the
-    # listening socket says TCP, and without it every response waits out a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((address, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot bind {address}:{port}: {exc.strerror}") from None
-    sock.set_inheritable(True)
-    return sock
-
-
-class _QuietUvicorn:
-    """uvicorn.Server without its own signal handling (the Server owns signals)."""
-
-    def __new__(cls, config: Any) -> Any:
-        import uvicorn
-
-        class Quiet(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
-                yield
-
-        return Quiet(config)
+                        "(Ctrl+C to stop)", ", ".join(self.manager.unready_models()))

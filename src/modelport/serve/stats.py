@@ -1,13 +1,12 @@
 """Per model-version counters behind the statistics extension and /metrics.
 
-Both read the same numbers, so they always agree.
+Both read the same numbers, so they always agree; each front's codec writes them in its form.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from modelport.serve.histogram import BATCH_BUCKETS, Histogram
 
@@ -26,9 +25,6 @@ class Duration:
         self.count += count
         self.ns += ns
 
-    def as_dict(self) -> dict[str, int]:
-        """The ``{count, ns}`` JSON form."""
-        return {"count": self.count, "ns": self.ns}
 
 
 @dataclass
@@ -100,33 +96,3 @@ class ModelStats:
         stats.compute_input.add(input_ns)
         stats.compute_infer.add(infer_ns)
         stats.compute_output.add(output_ns)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The statistics extension's JSON for this version."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "last_inference": self.last_inference_ms,
-            "inference_count": self.inference_count,
-            "execution_count": self.execution_count,
-            "inference_stats": {
-                "success": self.success.as_dict(),
-                "fail": self.fail.as_dict(),
-                "queue": self.queue.as_dict(),
-                "compute_input": self.compute_input.as_dict(),
-                "compute_infer": self.compute_infer.as_dict(),
-                "compute_output": self.compute_output.as_dict(),
-                "cache_hit": {"count": 0, "ns": 0},
-                "cache_miss": {"count": 0, "ns": 0},
-            },
-            "batch_stats": [
-                {
-                    "batch_size": size,
-                    "compute_input": b.compute_input.as_dict(),
-                    "compute_infer": b.compute_infer.as_dict(),
-                    "compute_output": b.compute_output.as_dict(),
-                }
-                for size, b in sorted(self.batches.items())
-            ],
-            "memory_usage": [],
-        }

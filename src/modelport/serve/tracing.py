@@ -10,7 +10,6 @@ Spans: ``infer`` (server span, child of the caller's traceparent) with children 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,9 +52,13 @@ class Tracing:
             self._tracer = provider.get_tracer("modelport")
 
     @classmethod
-    def from_environment(cls) -> Tracing:
-        """Configure from the standard OTEL_* variables (OTEL_TRACES_EXPORTER, OTLP endpoint)."""
-        exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    def from_settings(cls, exporter_name: str, service: str = "modelport") -> Tracing:
+        """Tracing with span exporter ``exporter_name`` (``otlp``, ``console`` or ``none``, as
+        OTEL_TRACES_EXPORTER says; the OTLP exporter reads its endpoint from OTEL_* itself).
+
+        Raises:
+            MissingExtra: the OpenTelemetry SDK or the exporter is not installed.
+        """
         if exporter_name in ("", "none"):
             return cls(None)
         try:
@@ -78,7 +81,6 @@ class Tracing:
         else:
             raise MissingExtra(f"a span exporter named '{exporter_name}'", "otlp",
                                "OTEL_TRACES_EXPORTER (use otlp, console or none)")
-        service = os.environ.get("OTEL_SERVICE_NAME", "modelport")
         provider = TracerProvider(resource=Resource.create({"service.name": service}))
         provider.add_span_processor(BatchSpanProcessor(exporter))
         log.info("tracing on: exporter %s", exporter_name)

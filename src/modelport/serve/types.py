@@ -1,4 +1,8 @@
-"""Protocol-neutral requests and responses shared by the HTTP and gRPC fronts."""
+"""Protocol-neutral requests and responses: what each front's codec produces and consumes.
+
+BYTES tensors are numpy object arrays; a decoder fills them with ``bytes`` as they arrived, the
+core turns them into text once (ONNX strings are text), and encoders take ``str`` or ``bytes``.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ class InputTensor:
     datatype: str
     shape: list[int]
     data: np.ndarray
-    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -25,12 +28,15 @@ class RequestedOutput:
 
     name: str
     binary: bool | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class InferRequest:
-    """One inference request as both fronts hand it to the core."""
+    """One inference request as a front decoded it.
+
+    ``binary_output`` is the request-wide default for outputs that do not say (HTTP's
+    ``binary_data_output``, resolved once by the decoder).
+    """
 
     model_name: str
     model_version: str = ""
@@ -38,8 +44,14 @@ class InferRequest:
     parameters: dict[str, Any] = field(default_factory=dict)
     inputs: list[InputTensor] = field(default_factory=list)
     outputs: list[RequestedOutput] = field(default_factory=list)
-    received_ns: int = 0
-    trace: Any = None  # a tracing.RequestTrace when tracing is on
+    binary_output: bool = False
+
+    def wants_binary(self, output: str) -> bool:
+        """Whether ``output`` goes back as binary data (HTTP; gRPC is always raw)."""
+        for requested in self.outputs:
+            if requested.name == output and requested.binary is not None:
+                return requested.binary
+        return self.binary_output
 
 
 @dataclass
@@ -50,7 +62,6 @@ class OutputTensor:
     datatype: str
     shape: list[int]
     data: np.ndarray
-    binary: bool | None = None
 
 
 @dataclass
@@ -60,5 +71,4 @@ class InferResponse:
     model_name: str
     model_version: str
     id: str = ""
-    parameters: dict[str, Any] = field(default_factory=dict)
     outputs: list[OutputTensor] = field(default_factory=list)

@@ -159,7 +159,7 @@ def test_typed_value_out_of_range_is_invalid(datatype: str, value: int) -> None:
 
 
 def test_request_fields_and_parameters() -> None:
-    """Model name/version, id, parameters of each kind, input parameters and outputs decode."""
+    """Model name/version, id, parameters of each kind and outputs decode."""
     msg = _request(("x", "FP32", [1]), raw=[b"\x00" * 4], model_version="2", id="req")
     msg.parameters["b"].bool_param = True
     msg.parameters["i"].int64_param = -5
@@ -173,9 +173,7 @@ def test_request_fields_and_parameters() -> None:
     assert (request.model_name, request.model_version, request.id) == ("m", "2", "req")
     assert request.parameters == {"b": True, "i": -5, "s": "txt", "d": 0.25, "u": 2**64 - 1,
                                   "none": None}
-    assert request.inputs[0].parameters == {"k": "v"}
-    assert [(o.name, o.binary, o.parameters) for o in request.outputs] == [
-        ("y", None, {"binary_data": True})]
+    assert [(o.name, o.binary) for o in request.outputs] == [("y", None)]
 
 
 def test_parameters_of_empty_map() -> None:

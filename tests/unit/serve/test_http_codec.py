@@ -19,7 +19,7 @@ from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig, TensorSpec
 from modelport.serve.http.codec import decode_infer, decode_raw_single, encode_infer
 from modelport.serve.tensors import from_raw, to_raw
-from modelport.serve.types import InferResponse, OutputTensor
+from modelport.serve.types import InferRequest, InferResponse, OutputTensor, RequestedOutput
 
 JSON_TYPES = sorted(n for n in BY_NAME if n != "FP16")
 NUMERIC = sorted(n for n in BY_NAME if n != "BYTES")
@@ -98,7 +98,8 @@ def test_id_parameters_and_outputs_are_read() -> None:
     request = _decode(body)
     assert request.id == "req-1"
     assert request.parameters == {"timeout": 5, "binary_data_output": True}
-    assert [(o.name, o.binary) for o in request.outputs] == [("a", True), ("b", False)]
+    assert [(o.name, o.binary) for o in request.outputs] == [("a", None), ("b", False)]
+    assert [request.wants_binary(n) for n in ("a", "b", "c")] == [True, False, True]
 
 
 def test_output_binary_unset_without_any_choice() -> None:
@@ -181,7 +182,6 @@ def test_binary_input_is_read_from_after_the_header() -> None:
         [_tensor("x", "FP32", [2, 3], parameters={"binary_data_size": len(raw)})], raw)
     (tensor,) = _decode(body, length).inputs
     assert np.array_equal(tensor.data, values)
-    assert tensor.parameters == {"binary_data_size": len(raw)}
 
 
 def test_binary_inputs_are_consumed_in_order() -> None:
@@ -366,14 +366,23 @@ def _response(*outputs: OutputTensor, **fields: Any) -> InferResponse:
     return InferResponse("m", "3", outputs=list(outputs), **fields)
 
 
-def _out(name: str, datatype: str, arr: np.ndarray, binary: bool | None = None) -> OutputTensor:
-    return OutputTensor(name, datatype, list(arr.shape), arr, binary)
+def _out(name: str, datatype: str, arr: np.ndarray) -> OutputTensor:
+    return OutputTensor(name, datatype, list(arr.shape), arr)
+
+
+def _encode(response: InferResponse, binary_default: bool,
+            **binary: bool) -> tuple[bytes, int | None]:
+    """Encode for a request whose default is ``binary_default`` and whose outputs named in
+    ``binary`` chose for themselves."""
+    request = InferRequest("m", outputs=[RequestedOutput(n, b) for n, b in binary.items()],
+                           binary_output=binary_default)
+    return encode_infer(response, request)
 
 
 def test_encode_json_outputs() -> None:
     """Without binary, outputs carry flat data, shape and datatype; no header length."""
     arr = np.arange(6, dtype=np.int64).reshape(2, 3)
-    body, length = encode_infer(_response(_out("y", "INT64", arr)), False)
+    body, length = _encode(_response(_out("y", "INT64", arr)), False)
     assert length is None
     head = json.loads(body)
     assert head == {"model_name": "m", "model_version": "3",
@@ -381,29 +390,28 @@ def test_encode_json_outputs() -> None:
                                  "data": [0, 1, 2, 3, 4, 5]}]}
 
 
-def test_encode_echoes_id_and_parameters_only_when_set() -> None:
-    """id and parameters appear when the response has them."""
+def test_encode_echoes_id_only_when_set() -> None:
+    """id appears when the request had one; responses carry no parameters."""
     arr = np.zeros(1, dtype=np.float32)
-    head = json.loads(encode_infer(_response(_out("y", "FP32", arr), id="r",
-                                             parameters={"k": 1}), False)[0])
-    assert head["id"] == "r" and head["parameters"] == {"k": 1}
-    bare = json.loads(encode_infer(_response(_out("y", "FP32", arr)), False)[0])
+    head = json.loads(_encode(_response(_out("y", "FP32", arr), id="r"), False)[0])
+    assert head["id"] == "r"
+    bare = json.loads(_encode(_response(_out("y", "FP32", arr)), False)[0])
     assert "id" not in bare and "parameters" not in bare
 
 
 def test_encode_bytes_as_json_strings() -> None:
     """BYTES outputs become JSON strings."""
     arr = np.array([b"abc", "d\u00e9".encode()], dtype=object)
-    head = json.loads(encode_infer(_response(_out("s", "BYTES", arr)), False)[0])
+    head = json.loads(_encode(_response(_out("s", "BYTES", arr)), False)[0])
     assert head["outputs"][0]["data"] == ["abc", "d\u00e9"]
 
 
 def test_encode_non_contiguous_output_is_row_major() -> None:
     """A transposed array is written in its logical order, for JSON and binary alike."""
     arr = np.arange(6, dtype=np.int32).reshape(2, 3).T
-    head = json.loads(encode_infer(_response(_out("y", "INT32", arr)), False)[0])
+    head = json.loads(_encode(_response(_out("y", "INT32", arr)), False)[0])
     assert head["outputs"][0]["data"] == arr.ravel().tolist()
-    body, length = encode_infer(_response(_out("y", "INT32", arr)), True)
+    body, length = _encode(_response(_out("y", "INT32", arr)), True)
     assert body[length:] == np.ascontiguousarray(arr).tobytes()
 
 
@@ -411,7 +419,7 @@ def test_binary_data_output_makes_every_output_binary() -> None:
     """With the request-level default on, all outputs follow the header in order."""
     a = np.array([1.0, 2.0], dtype=np.float32)
     b = np.array([b"x", b"yz"], dtype=object)
-    body, length = encode_infer(_response(_out("a", "FP32", a), _out("b", "BYTES", b)), True)
+    body, length = _encode(_response(_out("a", "FP32", a), _out("b", "BYTES", b)), True)
     head, blob = _split_response(body, length)
     sizes = [o["parameters"]["binary_data_size"] for o in head["outputs"]]
     assert sizes == [8, 4 + 1 + 4 + 2]
@@ -423,14 +431,14 @@ def test_per_output_binary_overrides_default() -> None:
     """Per-output binary_data wins over the request-level default, both ways."""
     a = np.array([1, 2], dtype=np.int32)
     b = np.array([3, 4], dtype=np.int32)
-    body, length = encode_infer(
-        _response(_out("a", "INT32", a, binary=True), _out("b", "INT32", b)), False)
+    body, length = _encode(_response(_out("a", "INT32", a), _out("b", "INT32", b)), False,
+                           a=True)
     head, blob = _split_response(body, length)
     assert head["outputs"][0]["parameters"] == {"binary_data_size": 8}
     assert head["outputs"][1]["data"] == [3, 4]
     assert blob == a.tobytes()
-    body, length = encode_infer(
-        _response(_out("a", "INT32", a, binary=False), _out("b", "INT32", b)), True)
+    body, length = _encode(_response(_out("a", "INT32", a), _out("b", "INT32", b)), True,
+                           a=False)
     head, blob = _split_response(body, length)
     assert head["outputs"][0]["data"] == [1, 2]
     assert blob == b.tobytes()
@@ -452,9 +460,8 @@ def _outputs(draw: st.DrawFn) -> list[tuple[str, np.ndarray, bool]]:
 @given(_outputs())
 def test_binary_outputs_round_trip(outputs: list[tuple[str, np.ndarray, bool]]) -> None:
     """Binary outputs decode back (via binary_data_size) to the exact bytes that went in."""
-    response = _response(*(_out(f"o{i}", dt, arr, binary=True)
-                           for i, (dt, arr, _) in enumerate(outputs)))
-    body, length = encode_infer(response, False)
+    response = _response(*(_out(f"o{i}", dt, arr) for i, (dt, arr, _) in enumerate(outputs)))
+    body, length = _encode(response, True)
     head, blob = _split_response(body, length)
     offset = 0
     for (datatype, arr, _), entry in zip(outputs, head["outputs"], strict=True):
@@ -472,7 +479,7 @@ def test_json_outputs_decode_as_request_data(datatype: str, data: st.DataObject)
     """An integer or bool output's JSON data, sent back as a request, gives the same tensor."""
     arr = data.draw(hnp.arrays(BY_NAME[datatype].numpy,
                                hnp.array_shapes(min_dims=1, max_dims=2, max_side=3)))
-    entry = json.loads(encode_infer(_response(_out("y", datatype, arr)), False)[0])["outputs"][0]
+    entry = json.loads(_encode(_response(_out("y", datatype, arr)), False)[0])["outputs"][0]
     request = _decode(_json_body([_tensor("y", datatype, entry["shape"], data=entry["data"])]))
     assert np.array_equal(request.inputs[0].data, arr)
 

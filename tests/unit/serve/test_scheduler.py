@@ -21,6 +21,7 @@ from modelport.repository.config import (
 )
 from modelport.runtime import RuntimeSettings
 from modelport.runtime.fake import FakeBackend, FakeInstance
+from modelport.serve.http.answers import statistics
 from modelport.serve.scheduler import Scheduler
 from modelport.serve.stats import ModelStats
 from modelport.serve.types import InferRequest, InputTensor
@@ -69,7 +70,7 @@ def _run(config: ModelConfig, scenario: Scenario) -> Any:
         backend = FakeBackend()
         instances = [backend.load(Path("unused"), config, i, RuntimeSettings())
                      for i in range(config.instance_count)]
-        scheduler = Scheduler(config, list(instances), ModelStats(config.name, "1"))
+        scheduler = Scheduler(config, list(instances), ModelStats(config.name, "1")).start()
         try:
             return await asyncio.wait_for(scenario(scheduler, instances), 10)  # type: ignore[arg-type]
         finally:
@@ -312,7 +313,7 @@ def test_failures_and_executions_are_counted_once() -> None:
         await _until_busy(scheduler)
         await asyncio.gather(first, *(_submit(scheduler, _checked(config, v))
                                       for v in (1.0, 7.0, 2.0, 3.0)), return_exceptions=True)
-        return scheduler.stats.as_dict()
+        return statistics([scheduler.stats])["model_stats"][0]
 
     stats = _run(config, scenario)
     assert stats["inference_count"] == 4
@@ -422,7 +423,7 @@ def test_statistics_count_inferences_and_executions() -> None:
         await _until_busy(scheduler)
         later = [_submit(scheduler, _checked(config, 1.0, batch=b)) for b in (1, 2)]
         await asyncio.gather(first, *later)
-        return scheduler.stats.as_dict()
+        return statistics([scheduler.stats])["model_stats"][0]
 
     stats = _run(config, scenario)
     assert stats["inference_count"] == 5
@@ -444,7 +445,7 @@ def test_failed_batch_is_not_an_execution() -> None:
         with pytest.raises(BackendError):
             await scheduler.submit(_checked(config, 7.0))
         await scheduler.submit(_checked(config, 1.0))
-        return scheduler.stats.as_dict()
+        return statistics([scheduler.stats])["model_stats"][0]
 
     stats = _run(config, scenario)
     assert (stats["inference_count"], stats["execution_count"]) == (1, 1)
@@ -461,7 +462,7 @@ def test_cancelled_queued_request_frees_its_queue_slot() -> None:
             parameters={"delay_ms": "200"})
         scheduler = Scheduler(config, [FakeBackend().load(Path("."), config, 0,
                                                           RuntimeSettings())],
-                              ModelStats("slow", "1"))
+                              ModelStats("slow", "1")).start()
 
         def checked() -> Checked:
             return check(config, InferRequest("slow", inputs=[

@@ -30,9 +30,26 @@ def test_model_cache_can_be_turned_off(argv: tuple[str, ...]) -> None:
 
 
 def test_no_cache_environment_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    """MODELPORT_NO_CACHE turns the cache off for configs built from Python too."""
+    """MODELPORT_NO_CACHE turns the cache off for configs built from the environment; a config
+    built directly reads no environment."""
     monkeypatch.setenv("MODELPORT_NO_CACHE", "1")
-    assert ServerConfig().model_cache_dir is None
+    assert ServerConfig.from_env().model_cache_dir is None
+    assert ServerConfig.from_env(model_cache=True).model_cache_dir is None
+    assert ServerConfig().model_cache_dir is not None
+
+
+def test_a_direct_config_reads_no_environment(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    """The environment reaches a config only through from_env()."""
+    monkeypatch.setenv("MODELPORT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("MODELPORT_CONTROL_TOKEN", "secret")
+    monkeypatch.setenv("MODELPORT_EXTRA_BACKENDS", "mine=pkg.mod:Cls")
+    direct = ServerConfig()
+    assert (direct.cache_dir, direct.control_token, direct.extra_backends) == (
+        Path.home() / ".cache" / "modelport", None, {})
+    env = ServerConfig.from_env(control_token="given")
+    assert (env.cache_dir, env.control_token, env.extra_backends) == (
+        tmp_path, "given", {"mine": "pkg.mod:Cls"})
 
 
 def test_cache_dir_flag_moves_the_cache(tmp_path: Path) -> None:

@@ -2,46 +2,38 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from modelport.environment import Environment
 from modelport.repository.demo.layout import FORMAT_VERSION, is_complete
 from modelport.repository.demo.writer import install_demo_repository
 
-CACHE_DIR_ENV = "MODELPORT_CACHE_DIR"
 FOLDER = f"demo-repo-v{FORMAT_VERSION}"
 
 
-def demo_repository_path() -> Path:
-    """Where the cached demo repository lives.
+def demo_repository_path(cache_dir: Path | None = None) -> Path:
+    """Where the cached demo repository lives: ``<cache_dir>/demo-repo-v1``.
 
-    Returns:
-        ``$MODELPORT_CACHE_DIR/demo-repo-v1`` if that is set, else
-        ``$XDG_CACHE_HOME/modelport/demo-repo-v1`` (when absolute, as the XDG spec asks), else
-        ``~/.cache/modelport/demo-repo-v1``.
+    Args:
+        cache_dir: the cache folder; None takes the environment's (``$MODELPORT_CACHE_DIR``,
+            else ``$XDG_CACHE_HOME/modelport`` when absolute, else ``~/.cache/modelport``).
     """
-    own = os.environ.get(CACHE_DIR_ENV)
-    if own:
-        return Path(own).expanduser() / FOLDER
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "modelport" / FOLDER
-    return Path.home() / ".cache" / "modelport" / FOLDER
+    return (cache_dir if cache_dir is not None else Environment.read().cache_dir) / FOLDER
 
 
-def ensure_demo_repository() -> Path:
+def ensure_demo_repository(cache_dir: Path | None = None) -> Path:
     """The cached demo repository, generated first if it is missing or incomplete.
 
     Several processes may call this at once: each builds privately and the first to finish
     installs its copy; the others keep it.
 
     Returns:
-        ``demo_repository_path()``.
+        ``demo_repository_path(cache_dir)``.
 
     Raises:
         RepositoryError: that path holds something other than a demo repository.
     """
-    path = demo_repository_path()
+    path = demo_repository_path(cache_dir)
     if not is_complete(path):
         install_demo_repository(path, keep_complete=True)
     return path

@@ -61,11 +61,8 @@ def decode_infer(msg: Any) -> InferRequest:
             data = from_raw(tensor.name, datatype, shape, raw[i])
         else:
             data = _typed(tensor, datatype, shape)
-        request.inputs.append(
-            InputTensor(tensor.name, datatype, shape, data, parameters(tensor.parameters))
-        )
-    request.outputs = [RequestedOutput(o.name, None, parameters(o.parameters))
-                       for o in msg.outputs]
+        request.inputs.append(InputTensor(tensor.name, datatype, shape, data))
+    request.outputs = [RequestedOutput(o.name) for o in msg.outputs]
     return request
 
 

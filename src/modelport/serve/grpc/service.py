@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
 from modelport.errors import InferenceError, ModelNotReady, PayloadTooLarge
+from modelport.repository.config import ModelConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
-from modelport.serve.grpc import codec
+from modelport.serve.grpc import answers, codec
 from modelport.serve.grpc.proto import HEALTH_SERVICE_NAME, SERVICE_NAME, health_pb2
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
+from modelport.serve.types import InferRequest, InferResponse
 
 log = logging.getLogger("modelport.grpc")
 
@@ -77,6 +77,29 @@ def _unary(fn: Callable[[Any, Any], Awaitable[Any]], req: Any, resp: Any,
     return grpc.unary_unary_rpc_method_handler(
         call, request_deserializer=_bounded(req, limit),
         response_serializer=resp.SerializeToString)
+
+
+class GrpcInfer:
+    """One gRPC inference for the core's pipeline (an ``InferCall``)."""
+
+    __slots__ = ("context", "message", "model", "version")
+    protocol = "grpc"
+
+    def __init__(self, message: Any, context: Any) -> None:
+        self.message, self.context = message, context
+        self.model, self.version = message.model_name, message.model_version
+
+    def trace_carrier(self) -> Mapping[str, str]:
+        """The call's metadata (``traceparent``)."""
+        return {m.key: str(m.value) for m in self.context.invocation_metadata() or ()}
+
+    def decode(self, config: ModelConfig) -> InferRequest:
+        """ModelInferRequest to the core's request."""
+        return codec.decode_infer(self.message)
+
+    def encode(self, response: InferResponse, request: InferRequest) -> Any:
+        """Every output in raw_output_contents."""
+        return codec.encode_infer(response)
 
 
 class InferenceService:
@@ -146,35 +169,13 @@ class InferenceService:
         return pb.ModelReadyResponse(ready=self.core.model_ready(request.name, request.version))
 
     async def server_metadata(self, request: Any, context: Any) -> Any:
-        return pb.ServerMetadataResponse(**self.core.server_metadata())
+        return answers.server_metadata(self.core.metadata)
 
     async def model_metadata(self, request: Any, context: Any) -> Any:
-        meta = self.core.model_metadata(request.name, request.version)
-        return json_format.ParseDict(meta, pb.ModelMetadataResponse())
+        return answers.model_metadata(self.core.model_metadata(request.name, request.version))
 
     async def model_infer(self, request: Any, context: Any) -> Any:
-        received = time.perf_counter_ns()
-        if not self.core.tracing.enabled:
-            infer_request = codec.decode_infer(request)
-            infer_request.received_ns = received
-            return codec.encode_infer(await self.core.infer(infer_request))
-        metadata = {m.key: str(m.value) for m in context.invocation_metadata() or ()}
-        trace = self.core.tracing.start_request(metadata, "grpc")
-        assert trace is not None
-        try:
-            span = trace.child("decode")
-            infer_request = codec.decode_infer(request)
-            span.end()
-            infer_request.received_ns, infer_request.trace = received, trace
-            response = await self.core.infer(infer_request)
-            span = trace.child("encode")
-            message = codec.encode_infer(response)
-            span.end()
-        except Exception as exc:
-            trace.finish(request.model_name, request.model_version, str(exc))
-            raise
-        trace.finish(response.model_name, response.model_version)
-        return message
+        return await self.core.infer(GrpcInfer(request, context))
 
     async def model_stream_infer(self, requests: AsyncIterator[Any],
                                  context: Any) -> AsyncIterator[Any]:
@@ -183,7 +184,7 @@ class InferenceService:
             try:
                 if isinstance(request, _TooLarge):
                     raise request.error
-                response = await self.model_infer(request, context)
+                response = await self.core.infer(GrpcInfer(request, context))
                 yield pb.ModelStreamInferResponse(infer_response=response)
             except InferenceError as exc:
                 yield pb.ModelStreamInferResponse(error_message=str(exc))
@@ -194,12 +195,10 @@ class InferenceService:
         return response
 
     async def model_statistics(self, request: Any, context: Any) -> Any:
-        rows = self.core.statistics(request.name, request.version)
-        return json_format.ParseDict({"model_stats": rows}, pb.ModelStatisticsResponse())
+        return answers.statistics(self.core.statistics(request.name, request.version))
 
     async def repository_index(self, request: Any, context: Any) -> Any:
-        return json_format.ParseDict({"models": self.control.index(request.ready)},
-                                     pb.RepositoryIndexResponse())
+        return answers.index(self.control.index(request.ready))
 
     async def repository_load(self, request: Any, context: Any) -> Any:
         self.control.authorize(_metadata(context, "authorization"))
@@ -228,8 +227,8 @@ class InferenceService:
         last = None
         while True:
             status: Any = (self._health_status(request.service)
-                      if request.service in ("", SERVICE_NAME)
-                      else health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+                           if request.service in ("", SERVICE_NAME)
+                           else health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
             if status != last:
                 yield health_pb2.HealthCheckResponse(status=status)
                 last = status

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from modelport.errors import InferenceError, InvalidInput, PayloadTooLarge
-from modelport.serve.http.routes import PathRouter, Reply, Request, Router
+from modelport.serve.http.routing import Reply, Request, Router
 
 log = logging.getLogger("modelport.http")
 
@@ -23,7 +23,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class HttpApp:
     """The whole HTTP front as one ASGI callable."""
 
-    def __init__(self, router: Router | PathRouter, max_request_bytes: int) -> None:
+    def __init__(self, router: Router, max_request_bytes: int) -> None:
         self.router = router
         self.max_request_bytes = max_request_bytes
 

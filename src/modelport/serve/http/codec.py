@@ -54,6 +54,7 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
     request = InferRequest(model_name=model, model_version=version)
     request.id = _str_field(head, "id")
     request.parameters = _dict_field(head, "parameters")
+    request.binary_output = bool(request.parameters.get("binary_data_output", False))
     raw_inputs = head.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise InvalidInput("the request must have a non-empty 'inputs' list")
@@ -65,8 +66,7 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
         raise InvalidInput(
             f"{len(body) - offset} bytes of binary data follow the last input that claimed any"
         )
-    request.outputs = [_decode_output(o, request.parameters)
-                       for o in _list_field(head, "outputs")]
+    request.outputs = [_decode_output(o) for o in _list_field(head, "outputs")]
     return request
 
 
@@ -130,11 +130,11 @@ def _decode_input(item: Any, view: memoryview, offset: int) -> tuple[InputTensor
                 f"({len(view) - offset} bytes left)"
             )
         data = from_raw(name, datatype, shape, view[offset:offset + size])
-        return InputTensor(name, datatype, shape, data, params), offset + size
+        return InputTensor(name, datatype, shape, data), offset + size
     if "data" not in item:
         raise InvalidInput(f"input '{name}' has neither 'data' nor binary_data_size")
-    return InputTensor(name, datatype, shape, _from_json(name, datatype, shape, item["data"]),
-                       params), offset
+    return InputTensor(name, datatype, shape,
+                       _from_json(name, datatype, shape, item["data"])), offset
 
 
 def _from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarray:
@@ -176,24 +176,20 @@ def _to_bytes(value: Any) -> bytes:
     raise TypeError(f"BYTES elements must be strings, got {type(value).__name__}")
 
 
-def _decode_output(item: Any, request_params: dict[str, Any]) -> RequestedOutput:
+def _decode_output(item: Any) -> RequestedOutput:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise InvalidInput("each entry of 'outputs' must be an object with a 'name'")
-    params = _dict_field(item, "parameters")
-    binary = params.get("binary_data")
-    if binary is None and "binary_data_output" in request_params:
-        binary = bool(request_params["binary_data_output"])
-    return RequestedOutput(item["name"], None if binary is None else bool(binary), params)
+    binary = _dict_field(item, "parameters").get("binary_data")
+    return RequestedOutput(item["name"], None if binary is None else bool(binary))
 
 
-def encode_infer(response: InferResponse, binary_default: bool) -> tuple[bytes, int | None]:
+def encode_infer(response: InferResponse, request: InferRequest) -> tuple[bytes, int | None]:
     """Encode a response; returns the body and the JSON header length when binary follows."""
     outputs: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     for out in response.outputs:
         entry: dict[str, Any] = {"name": out.name, "datatype": out.datatype, "shape": out.shape}
-        binary = binary_default if out.binary is None else out.binary
-        if binary:
+        if request.wants_binary(out.name):
             raw = to_raw(out.datatype, out.data)
             entry["parameters"] = {"binary_data_size": len(raw)}
             blobs.append(raw)
@@ -206,8 +202,6 @@ def encode_infer(response: InferResponse, binary_default: bool) -> tuple[bytes, 
                             "model_version": response.model_version}
     if response.id:
         head["id"] = response.id
-    if response.parameters:
-        head["parameters"] = response.parameters
     head["outputs"] = outputs
     header = orjson.dumps(head, option=JSON_OPTIONS)
     if not blobs:

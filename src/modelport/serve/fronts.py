@@ -1,0 +1,135 @@
+"""The server's network fronts behind one small interface: start (returns the bound port) and
+stop (with a grace period for requests in flight).
+
+``Server`` starts its fronts under one exit stack, so a front that fails to start unwinds the
+ones already listening, and shutdown mirrors start-up step by step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from modelport.errors import ConfigError
+
+
+class Front(Protocol):
+    """A listening endpoint of the server."""
+
+    name: str
+
+    async def start(self) -> int:
+        """Bind and start serving; returns the bound port.
+
+        Raises:
+            ConfigError: the address cannot be bound.
+        """
+        ...
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop accepting, let requests in flight finish for up to ``grace_s``, close."""
+        ...
+
+
+class HttpFront:
+    """An ASGI app served by uvicorn (httptools) on a socket bound here."""
+
+    def __init__(self, name: str, app: Any, address: str, port: int) -> None:
+        self.name, self.app, self.address, self.port = name, app, address, port
+        self._server: Any = None
+
+    async def start(self) -> int:
+        """Bind and run uvicorn's start-up on the socket (no polling: it returns listening)."""
+        import uvicorn
+
+        sock = bind(self.address, self.port)
+        config = uvicorn.Config(self.app, loop="none", http="httptools", lifespan="off",
+                                access_log=False, log_level="warning", server_header=False,
+                                date_header=False, timeout_keep_alive=30)
+        config.load()
+        server = _quiet_uvicorn(config)
+        server.lifespan = config.lifespan_class(config)
+        try:
+            await server.startup(sockets=[sock])
+        except BaseException:
+            sock.close()
+            raise
+        self._server = server
+        return int(sock.getsockname()[1])
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop accepting; finish what is in flight (idle keep-alive connections close)."""
+        if self._server is None:
+            return
+        self._server.config.timeout_graceful_shutdown = grace_s
+        await self._server.shutdown()
+        self._server = None
+
+
+class GrpcFront:
+    """A grpc.aio server with the given generic handlers."""
+
+    name = "gRPC"
+
+    def __init__(self, handlers: list[Any], address: str, port: int,
+                 options: list[tuple[str, Any]]) -> None:
+        self.handlers, self.address, self.port, self.options = handlers, address, port, options
+        self._server: Any = None
+
+    async def start(self) -> int:
+        """Bind and start; ``grpc.so_reuseport`` is off so a taken port is an error."""
+        import grpc
+
+        server = grpc.aio.server(options=[*self.options, ("grpc.so_reuseport", 0)])
+        server.add_generic_rpc_handlers(self.handlers)
+        address = f"{_host(self.address)}:{self.port}"
+        port = server.add_insecure_port(address)
+        if port == 0:
+            raise ConfigError(f"cannot bind the gRPC front to {address}")
+        await server.start()
+        self._server = server
+        return int(port)
+
+    async def stop(self, grace_s: float) -> None:
+        """Refuse new calls, let running ones finish for up to ``grace_s``."""
+        if self._server is not None:
+            await self._server.stop(grace_s)
+            self._server = None
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address and not address.startswith("[") else address
+
+
+def bind(address: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``address:port`` (port 0: any free one).
+
+    Raises:
+        ConfigError: the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets when the
+    # listening socket says TCP, and without it every response waits out a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot bind {address}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _quiet_uvicorn(config: Any) -> Any:
+    """uvicorn.Server without its own signal handling (the Server owns signals)."""
+    import uvicorn
+
+    class Quiet(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Quiet(config)

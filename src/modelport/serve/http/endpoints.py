@@ -1,0 +1,176 @@
+"""The Open Inference Protocol's HTTP endpoints (Triton flavour) as a route table.
+
+Endpoints decode what the protocol puts in the URL and body, call the core or the control
+plane, and encode the answer; inference goes through the core's one pipeline as an
+``HttpInfer`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from modelport.errors import InferenceError, InvalidInput, ModelNotReady
+from modelport.repository import pbtxt
+from modelport.repository.config import ModelConfig
+from modelport.serve.control import ModelControl
+from modelport.serve.core import InferenceCore
+from modelport.serve.http import answers, codec
+from modelport.serve.http.routing import Params, Reply, Request, Route
+from modelport.serve.memdebug import MemoryDebugger
+from modelport.serve.types import InferRequest, InferResponse
+
+OK_EMPTY = Reply(200)
+NOT_READY = Reply(503, b'{"error":"server is not ready"}')
+
+
+def _json(data: Any) -> Reply:
+    return Reply(200, orjson.dumps(data))
+
+
+class HttpInfer:
+    """One HTTP inference for the core's pipeline (an ``InferCall``)."""
+
+    __slots__ = ("model", "req", "version")
+    protocol = "http"
+
+    def __init__(self, req: Request, model: str, version: str) -> None:
+        self.req, self.model, self.version = req, model, version
+
+    def trace_carrier(self) -> Mapping[str, str]:
+        """The request headers (``traceparent``)."""
+        return self.req.headers
+
+    def decode(self, config: ModelConfig) -> InferRequest:
+        """JSON, JSON + binary tensors, or one raw tensor (header length 0)."""
+        length = _header_length(self.req.headers.get("inference-header-content-length"))
+        if length == 0:
+            return codec.decode_raw_single(self.req.body, config, self.model, self.version)
+        return codec.decode_infer(self.req.body, length, self.model, self.version)
+
+    def encode(self, response: InferResponse, request: InferRequest) -> Reply:
+        """JSON, or JSON followed by binary outputs."""
+        body, length = codec.encode_infer(response, request)
+        if length is None:
+            return Reply(200, body)
+        return Reply(200, body, "application/octet-stream", length)
+
+
+def _header_length(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not (raw.strip().isascii() and raw.strip().isdigit()):
+        raise InvalidInput(f"Inference-Header-Content-Length '{raw}' is not a number")
+    return int(raw)
+
+
+def _body_object(req: Request) -> dict[str, Any]:
+    body = codec.loads(req.body) if req.body.strip() else {}
+    return body if isinstance(body, dict) else {}
+
+
+def oip_routes(core: InferenceCore, control: ModelControl) -> list[Route]:
+    """Every route of the protocol, bound to ``core`` and ``control``."""
+
+    async def server_metadata(req: Request, p: Params) -> Reply:
+        return _json(answers.server_metadata(core.metadata))
+
+    async def live(req: Request, p: Params) -> Reply:
+        return OK_EMPTY
+
+    async def ready(req: Request, p: Params) -> Reply:
+        return OK_EMPTY if core.ready else NOT_READY
+
+    async def all_stats(req: Request, p: Params) -> Reply:
+        return _json(answers.statistics(core.statistics()))
+
+    async def model_metadata(req: Request, p: Params) -> Reply:
+        return _json(answers.model_metadata(core.model_metadata(p["model"],
+                                                                p.get("version", ""))))
+
+    async def model_ready(req: Request, p: Params) -> Reply:
+        try:
+            core.manager.get(p["model"], p.get("version", ""))
+        except InferenceError as exc:
+            raise ModelNotReady(str(exc)) from None
+        return OK_EMPTY
+
+    async def model_config(req: Request, p: Params) -> Reply:
+        return _json(pbtxt.to_json(core.model_config(p["model"], p.get("version", ""))))
+
+    async def model_stats(req: Request, p: Params) -> Reply:
+        return _json(answers.statistics(core.statistics(p["model"], p.get("version", ""))))
+
+    async def infer(req: Request, p: Params) -> Reply:
+        reply: Reply = await core.infer(HttpInfer(req, p["model"], p.get("version", "")))
+        return reply
+
+    async def index(req: Request, p: Params) -> Reply:
+        return _json(answers.index(control.index(bool(_body_object(req).get("ready", False)))))
+
+    async def load(req: Request, p: Params) -> Reply:
+        control.authorize(req.headers.get("authorization"))
+        await control.load(p["model"], _load_parameters(req))
+        return OK_EMPTY
+
+    async def unload(req: Request, p: Params) -> Reply:
+        control.authorize(req.headers.get("authorization"))
+        _load_parameters(req)
+        await control.unload(p["model"], {})
+        return OK_EMPTY
+
+    model_routes = [("GET", "", model_metadata), ("GET", "/ready", model_ready),
+                    ("GET", "/config", model_config), ("GET", "/stats", model_stats),
+                    ("POST", "/infer", infer)]
+    return [
+        Route("GET", "/v2", server_metadata),
+        Route("GET", "/v2/health/live", live),
+        Route("GET", "/v2/health/ready", ready),
+        Route("GET", "/v2/models/stats", all_stats),
+        *(Route(method, f"{prefix}{suffix}", endpoint)
+          for prefix in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}")
+          for method, suffix, endpoint in model_routes),
+        Route("POST", "/v2/repository/index", index),
+        Route("POST", "/v2/repository/models/{model}/load", load),
+        Route("POST", "/v2/repository/models/{model}/unload", unload),
+    ]
+
+
+def _load_parameters(req: Request) -> dict[str, Any]:
+    body = codec.loads(req.body) if req.body.strip() else {}
+    params = body.get("parameters", {}) if isinstance(body, dict) else None
+    if not isinstance(params, dict):
+        raise InvalidInput("'parameters' must be a JSON object")
+    return params
+
+
+def debug_routes(core: InferenceCore, control: ModelControl,
+                 debug: MemoryDebugger) -> list[Route]:
+    """``/v2/debug/...``: per-version memory and allocation tracing (--debug-endpoints)."""
+
+    def guarded(fn: Any) -> Any:
+        async def endpoint(req: Request, p: Params) -> Reply:
+            control.authorize(req.headers.get("authorization"))
+            query = {k: v[-1] for k, v in parse_qs(req.query).items()}
+            try:
+                return _json(fn(query))
+            except (KeyError, ValueError) as exc:
+                raise InvalidInput(f"bad debug query {req.query!r}: {exc}") from None
+        return endpoint
+
+    return [
+        Route("GET", "/v2/debug/models",
+              guarded(lambda q: answers.memory(core.memory_by_version()))),
+        Route("GET", "/v2/debug/memory", guarded(lambda q: debug.status())),
+        Route("GET", "/v2/debug/memory/status", guarded(lambda q: debug.status())),
+        Route("POST", "/v2/debug/memory/start",
+              guarded(lambda q: debug.start(int(q.get("frames", "10"))))),
+        Route("POST", "/v2/debug/memory/snapshot", guarded(lambda q: debug.snapshot())),
+        Route("POST", "/v2/debug/memory/stop", guarded(lambda q: debug.stop())),
+        Route("GET", "/v2/debug/memory/diff",
+              guarded(lambda q: debug.diff(int(q["from"]), int(q["to"]),
+                                           int(q.get("top", "20"))))),
+    ]

@@ -1,0 +1,93 @@
+"""Declarative HTTP routing: a table of ``Route(method, pattern, endpoint)``.
+
+Patterns are paths whose ``{name}`` segments capture one path segment each; literal routes are
+tried before patterns of the same length, so ``/v2/models/stats`` is never a model called
+``stats``. A path that matches nothing answers 404 with an ``{"error"}`` body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from modelport.errors import ModelNotFound
+
+
+@dataclass
+class Request:
+    """What an endpoint sees of an HTTP request."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    query: str = ""
+
+
+@dataclass
+class Reply:
+    """An endpoint's answer; ``header_length`` is set when binary tensors follow the JSON."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    header_length: int | None = None
+
+
+Params = dict[str, str]
+Endpoint = Callable[[Request, Params], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """``endpoint`` answers ``method`` requests whose path matches ``pattern``."""
+
+    method: str
+    pattern: str
+    endpoint: Endpoint
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The pattern's path segments."""
+        return tuple(p for p in self.pattern.split("/") if p)
+
+
+class Router:
+    """Finds the route for a request and calls it."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self._exact: dict[tuple[str, tuple[str, ...]], Endpoint] = {}
+        self._patterns: dict[int, list[tuple[str, tuple[str, ...], Endpoint]]] = {}
+        for route in routes:
+            segments = route.segments
+            if any(s.startswith("{") for s in segments):
+                self._patterns.setdefault(len(segments), []).append(
+                    (route.method, segments, route.endpoint))
+            else:
+                self._exact[(route.method, segments)] = route.endpoint
+
+    async def dispatch(self, req: Request) -> Reply:
+        """Route one request.
+
+        Raises:
+            ModelNotFound: no route matches (answered 404).
+        """
+        parts = tuple(p for p in req.path.split("/") if p)
+        endpoint = self._exact.get((req.method, parts))
+        if endpoint is not None:
+            return await endpoint(req, {})
+        for method, segments, candidate in self._patterns.get(len(parts), ()):
+            params = _match(segments, parts)
+            if params is not None and method == req.method:
+                return await candidate(req, params)
+        raise ModelNotFound(f"no route for {req.method} {req.path}")
+
+
+def _match(segments: tuple[str, ...], parts: tuple[str, ...]) -> Params | None:
+    params: Params = {}
+    for segment, part in zip(segments, parts, strict=True):
+        if segment.startswith("{"):
+            params[segment[1:-1]] = part
+        elif segment != part:
+            return None
+    return params
