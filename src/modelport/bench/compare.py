@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.table import Table
 
+from modelport.bench.render.fit import Column, fitted_table
 from modelport.bench.results import BenchResult, Row
 
 METRICS = ("p50_ms", "p99_ms", "throughput", "load_s", "first_call_ms", "peak_rss_mib")
+# narrow consoles keep the earlier metrics longer
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,29 @@ def compare(a: BenchResult, b: BenchResult) -> list[Comparison]:
     return found
 
 
+def _ratio_column(metric: str) -> Column[Comparison]:
+    def full(comp: Comparison) -> str:
+        x, y, r = comp.values[metric]
+        return "-" if r is None else f"{r:.2f}x ({x:.3g} -> {y:.3g})"
+
+    def short(comp: Comparison) -> str:
+        r = comp.values[metric][2]
+        return "-" if r is None else f"{r:.2f}x"
+
+    return Column(metric, full, 60 - METRICS.index(metric), compact=short)
+
+
 def print_comparison(rows: list[Comparison], console: Console) -> None:
-    """A table of B/A ratios; below 1 is better for times, above 1 for throughput."""
-    table = Table(title="B / A (times: lower is better; throughput: higher is better)")
-    table.add_column("row")
-    for metric in METRICS:
-        table.add_column(metric, justify="right")
-    for comp in rows:
-        cells = []
-        for metric in METRICS:
-            x, y, r = comp.values[metric]
-            cells.append("-" if r is None else f"{r:.2f}x ({x:.3g} -> {y:.3g})")
-        table.add_row(comp.key, *cells)
+    """A table of B/A ratios; below 1 is better for times, above 1 for throughput.
+
+    On a narrow console the cells keep the ratio and drop the two values it comes from.
+    """
+    title = "B / A (times: lower is better; throughput: higher is better)"
+    columns: list[Column[Comparison]] = [Column("row", lambda c: c.key, 100, "left")]
+    columns += [_ratio_column(metric) for metric in METRICS]
+    table, left_out = fitted_table(title, columns, rows, console.width)
     console.print(table)
+    if left_out:
+        console.print(f"[dim]left out to fit {console.width} columns: {', '.join(left_out)}[/]")
     if not rows:
         console.print("[yellow]no rows in common[/]")

@@ -12,7 +12,7 @@ from typing import Any
 
 PACKAGES = (
     "modelport", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "torch",
-    "onnx2torch", "ai-edge-litert", "flatbuffers", "mlcommons-loadgen", "tritonclient",
+    "ai-edge-litert", "flatbuffers", "mlcommons-loadgen", "tritonclient",
     "aiohttp",
 )  # fmt: skip
 

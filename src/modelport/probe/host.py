@@ -1,4 +1,5 @@
-"""Host facts that decide whether a binary wheel can load: OS, glibc, libstdc++, Python."""
+"""Host facts that decide whether a binary wheel can load: OS, glibc, libstdc++, and the Python
+whose packages are inspected (this one, or the one owning the ``--path`` folders)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.probe.cudacompat import parse_version
 from modelport.probe.dynamic import DynamicInfo
 from modelport.probe.elf import elf_identity
+from modelport.probe.interpreter import inspected
 from modelport.probe.loader import Loader
 
 
@@ -29,6 +32,8 @@ class HostFacts:
     python: str
     python_executable: str
     ld_library_path: str
+    site_packages: tuple[str, ...] = ()
+    python_source: str = "this interpreter"  # or "--path"
 
 
 def newest(versions: tuple[str, ...] | list[str], prefix: str) -> str | None:
@@ -58,24 +63,28 @@ def glibc_version() -> str | None:
     return text.split()[-1] if text and text.startswith("glibc") else None
 
 
-def find_libstdcxx(loader: Loader) -> DynamicInfo | None:
-    """Return the libstdc++.so.6 the loader would give a plain executable, with its versions."""
-    ident = elf_identity(sys.executable) or (2, 62)
-    requester = DynamicInfo(path=sys.executable, elf_class=ident[0], machine=ident[1])
+def find_libstdcxx(loader: Loader, executable: str = "") -> DynamicInfo | None:
+    """Return the libstdc++.so.6 the loader would give ``executable`` (this Python by default),
+    with its versions; a conda interpreter's RPATH, for one, finds the environment's own."""
+    executable = os.path.realpath(executable or sys.executable)
+    ident = elf_identity(executable) or (2, 62)
+    requester = DynamicInfo(path=executable, elf_class=ident[0], machine=ident[1])
     found = loader.resolve("libstdc++.so.6", requester)
     return loader.info(found.path) if found.path else None
 
 
-def read_host(loader: Loader) -> HostFacts:
+def read_host(loader: Loader, paths: Sequence[str] | None = None) -> HostFacts:
     """Collect the host facts.
 
     Args:
         loader: resolves libstdc++.so.6 the way the dynamic loader would.
+        paths: the ``--path`` folders; their Python is reported instead of this one.
 
     Returns:
         The facts; fields are None where the host lacks the component.
     """
-    libstdcxx = find_libstdcxx(loader)
+    python = inspected(paths)
+    libstdcxx = find_libstdcxx(loader, python.executable)
     defs = libstdcxx.version_defs if libstdcxx else ()
     return HostFacts(
         os_name=os_name(),
@@ -85,7 +94,9 @@ def read_host(loader: Loader) -> HostFacts:
         libstdcxx_path=os.path.realpath(libstdcxx.path) if libstdcxx else None,
         glibcxx=newest(defs, "GLIBCXX"),
         cxxabi=newest(defs, "CXXABI"),
-        python=f"{platform.python_implementation()} {platform.python_version()}",
-        python_executable=sys.executable,
+        python=python.python,
+        python_executable=python.executable,
         ld_library_path=":".join(loader.ld_library_path),
+        site_packages=python.site_packages,
+        python_source=python.source,
     )

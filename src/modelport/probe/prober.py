@@ -98,7 +98,7 @@ class Prober:
         config = self.config
         loader = Loader(config.ld_library_path, config.system_dirs)
         env = Environment(config.paths)
-        host = read_host(loader)
+        host = read_host(loader, config.paths)
         driver = self._target(read_driver(loader, query=config.query_driver))
         env_dirs = nvidia_lib_dirs(env)
         rows = []
@@ -106,7 +106,7 @@ class Prober:
             facts = gather(spec, dists, env, loader, env_dirs, discovered)
             rows.append(LibraryReport(facts, judge(facts, driver), requested=requested))
         if config.import_mode:
-            rows = self._with_imports(rows)
+            rows = self._with_imports(rows, host.python_executable)
         return ProbeReport(host, driver, tuple(rows), time.perf_counter() - start, config.what_if)
 
     def _target(self, host: DriverFacts) -> DriverFacts:
@@ -150,11 +150,11 @@ class Prober:
             picked.append((match[0][0], match[0][1], True, match[0][3]))
         return picked
 
-    def _with_imports(self, rows: list[LibraryReport]) -> list[LibraryReport]:
+    def _with_imports(self, rows: list[LibraryReport], python: str) -> list[LibraryReport]:
         modules = {r.facts.key: _module_of(r) for r in rows if r.facts.installed}
-        views = import_all(
-            [m for m in modules.values() if m], self.config.import_timeout, self.config.paths or ()
-        )
+        names = [m for m in modules.values() if m]
+        paths = self.config.paths or ()
+        views = import_all(names, self.config.import_timeout, paths, python=python)
         out = []
         for row in rows:
             module = modules.get(row.facts.key)

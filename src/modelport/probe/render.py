@@ -28,7 +28,7 @@ def host_lines(report: ProbeReport) -> list[str]:
         f"OS: {host.os_name} ({host.machine}, kernel {host.kernel})",
         f"glibc {host.glibc or 'not found'}; libstdc++ {host.glibcxx or 'not found'}"
         f" / {host.cxxabi or '-'} ({host.libstdcxx_path or 'not found'})",
-        f"Python: {host.python} ({host.python_executable})",
+        *python_lines(report),
     ]
     if not driver.present:
         lines.append("NVIDIA driver: no NVIDIA driver (no /proc/driver/nvidia, no libcuda.so.1)")
@@ -43,6 +43,20 @@ def host_lines(report: ProbeReport) -> list[str]:
     if host.ld_library_path:
         lines.append(f"LD_LIBRARY_PATH: {host.ld_library_path}")
     return lines
+
+
+def python_lines(report: ProbeReport) -> list[str]:
+    """Which Python's packages the report describes, and where they were read."""
+    host = report.host
+    folders = ", ".join(host.site_packages) or "none found"
+    if host.python_source != "--path":
+        return [f"Python: {host.python} ({host.python_executable})", f"site-packages: {folders}"]
+    if host.python == "unknown":
+        python = "Python inspected: unknown (no PREFIX/lib/pythonX.Y/site-packages layout)"
+    else:
+        where = host.python_executable or "no interpreter in its bin/"
+        python = f"Python inspected: {host.python} ({where})"
+    return [python, f"site-packages (--path): {folders}"]
 
 
 def gpu_code_text(code: GpuCode) -> str:
@@ -96,7 +110,10 @@ def _details(libs: Iterable[LibraryReport]) -> list[tuple[str, list[str]]]:
     for lib in libs:
         if not lib.facts.installed:
             continue
-        lines = [lib.verdict.sentence, f"CUDA 12.4+ production: {lib.verdict.production.text}"]
+        lines = [lib.verdict.sentence]
+        if lib.facts.note:  # about the library, not about any reason code below
+            lines.append(f"library note: {lib.facts.note}")
+        lines.append(f"CUDA 12.4+ production: {lib.verdict.production.text}")
         lines += _abi_lines(lib)
         lines += [f"{r.code}: {r.detail}" for r in lib.verdict.reasons if r.detail]
         for loaded in lib.facts.abi.loaded:

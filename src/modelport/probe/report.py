@@ -94,6 +94,7 @@ def library_dict(lib: LibraryReport) -> dict[str, Any]:
         "version": facts.version,
         "distributions": [{"name": n, "version": v} for n, v in facts.dists],
         "discovered": facts.discovered,
+        "note": facts.note,
         "cuda_mode": facts.cuda_mode,
         "cuda_build": _found(facts.cuda),
         "cudnn_build": _found(facts.cudnn),
@@ -166,6 +167,8 @@ def to_dict(report: ProbeReport) -> dict[str, Any]:
             "python": host.python,
             "python_executable": host.python_executable,
             "ld_library_path": host.ld_library_path,
+            "site_packages": list(host.site_packages),
+            "python_source": host.python_source,
         },
         "driver": {
             "present": driver.present,

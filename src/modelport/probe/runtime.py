@@ -38,18 +38,21 @@ class RuntimeView:
         }
 
 
-def import_one(module: str, timeout: float, paths: Sequence[str] = ()) -> RuntimeView:
+def import_one(
+    module: str, timeout: float, paths: Sequence[str] = (), python: str = ""
+) -> RuntimeView:
     """Import ``module`` in a fresh interpreter, killed after ``timeout`` seconds.
 
     Args:
         module: the import name (``torch``).
         timeout: seconds before the subprocess is killed.
         paths: folders put in front of PYTHONPATH (the probe's ``--path`` folders).
+        python: the interpreter to import with (the one owning ``paths``); this one if empty.
 
     Returns:
         The view; a crash, hang or import error becomes ``ok=False`` with ``error`` set.
     """
-    cmd = [sys.executable, importcheck.__file__, module]
+    cmd = [python or sys.executable, importcheck.__file__, module]
     env = dict(os.environ)
     if paths:
         env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -75,13 +78,17 @@ def import_one(module: str, timeout: float, paths: Sequence[str] = ()) -> Runtim
 
 
 def import_all(
-    modules: Sequence[str], timeout: float, paths: Sequence[str] = (), workers: int = 4
+    modules: Sequence[str],
+    timeout: float,
+    paths: Sequence[str] = (),
+    workers: int = 4,
+    python: str = "",
 ) -> dict[str, RuntimeView]:
-    """Import several modules in parallel subprocesses."""
+    """Import several modules in parallel subprocesses (of ``python``, else this one)."""
     if not modules:
         return {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(modules)))) as pool:
-        views = list(pool.map(lambda m: import_one(m, timeout, paths), modules))
+        views = list(pool.map(lambda m: import_one(m, timeout, paths, python), modules))
     return dict(zip(modules, views, strict=True))
 
 

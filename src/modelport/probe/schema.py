@@ -95,7 +95,8 @@ LIBRARY = _obj(
         "sentence": _STR,
         "production": _obj({"ready": {"type": ["boolean", "null"]}, "text": _STR}),
         "runtime": {"type": ["object", "null"]},
-    }
+    },
+    {"note": _STR},
 )
 
 SCHEMA: dict[str, Any] = {
@@ -118,7 +119,8 @@ SCHEMA: dict[str, Any] = {
                     "python": _STR,
                     "python_executable": _STR,
                     "ld_library_path": _STR,
-                }
+                },
+                {"site_packages": _arr(_STR), "python_source": _STR},
             ),
             "driver": _obj(
                 {

@@ -74,6 +74,16 @@ def uses_cuda(facts: LibraryFacts) -> bool:
     return not facts.gpu_code.empty or facts.cuda is not None or facts.cudnn is not None
 
 
+def _cpu_only_evidence(facts: LibraryFacts) -> str:
+    """Why a build counts as CPU-only: what was looked for and not found.
+
+    The library's own catalogue note is not a reason's detail: renderers show it apart.
+    """
+    files = facts.abi.files
+    where = f"its {files} shared librar{'y' if files == 1 else 'ies'}" if files else "its files"
+    return f"no CUDA or cuDNN build version and no GPU code in {where}"
+
+
 def judge(facts: LibraryFacts, driver: DriverFacts) -> Verdict:
     """Decide whether ``facts``' library works on the machine ``driver`` describes.
 
@@ -95,9 +105,8 @@ def judge(facts: LibraryFacts, driver: DriverFacts) -> Verdict:
     if not uses_cuda(facts):
         code = "NO_CUDA_CODE" if facts.cuda_mode == "none" else "CPU_ONLY_BUILD"
         text = f"{facts.title} {facts.version} needs no CUDA: {CODES[code][1]}."
-        return Verdict(
-            NOT_APPLICABLE, (Reason(code, facts.note),), text, Production(None, "n/a: no CUDA code")
-        )
+        reason = Reason(code, _cpu_only_evidence(facts) if code == "CPU_ONLY_BUILD" else "")
+        return Verdict(NOT_APPLICABLE, (reason,), text, Production(None, "n/a: no CUDA code"))
     reasons = static_reasons(facts) + driver_reasons(facts, driver)
     jit = False
     if driver.present and not any(r.code == "DRIVER_TOO_OLD" for r in reasons):
@@ -200,7 +209,7 @@ def kernel_reasons(facts: LibraryFacts, driver: DriverFacts) -> tuple[list[Reaso
     code = facts.gpu_code
     if facts.cuda_mode in ("jit", "system") and code.empty:
         mode = "RUNTIME_COMPILED" if facts.cuda_mode == "jit" else "SYSTEM_CUDA"
-        return [Reason(mode, facts.note)], False
+        return [Reason(mode)], False
     if code.empty:
         return [Reason("NO_GPU_CODE_FOUND", "verdict rests on the driver check alone")], False
     ccs = sorted({gpu.cc for gpu in driver.gpus})

@@ -62,11 +62,22 @@ def test_openvino_default_precision_is_recorded(demo_mlp: Path) -> None:
     assert "precision chosen by OpenVINO" in row.notes
 
 
-@needs("torch", "onnx2torch")
+@needs("torch")
 def test_torch_eager_agrees(demo_mlp: Path) -> None:
-    """PyTorch eager on the onnx2torch conversion agrees with ONNX Runtime at fp32."""
+    """PyTorch eager on modelport's ONNX-to-torch conversion agrees with ONNX Runtime at fp32."""
     (row,) = run(demo_mlp, "torch", batch_sizes=(2,)).rows
     assert row.agrees is True and row.precision == "fp32"
+
+
+@needs("torch")
+def test_torch_eager_runs_every_demo_model(demo_mlp: Path) -> None:
+    """The demo ResNet-18 and text encoder convert and agree too (bf16 within its tolerance)."""
+    repo = demo_mlp.parents[2]
+    for name, choice in (("resnet18", "torch"), ("text_encoder", "torch"),
+                         ("text_encoder", "torch@bf16")):  # fmt: skip
+        result = run(repo / name / "1" / "model.onnx", choice, batch_sizes=(2,))
+        assert not result.skipped, result.skipped
+        assert result.rows[0].agrees is True, (name, choice, result.rows[0].max_abs_diff)
 
 
 @pytest.mark.slow
@@ -79,7 +90,7 @@ def test_litert_agrees(demo_mlp: Path) -> None:
 
 
 @pytest.mark.slow
-@needs("torch", "onnx2torch")
+@needs("torch")
 def test_torch_compile_agrees_and_reports_compile_as_first_call(demo_mlp: Path) -> None:
     """torch.compile agrees at fp32; compilation shows up in the first call, not steady state."""
     (row,) = run(demo_mlp, "torch-compile", batch_sizes=(2,)).rows

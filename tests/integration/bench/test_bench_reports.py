@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,4 +49,5 @@ def test_compare_two_results(demo_mlp: Path, tmp_path: Path) -> None:
         assert bench(*args, "--json", str(tmp_path / f"{name}.json")).returncode == 0
     out = bench("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
     assert out.returncode == 0, out.stderr
-    assert "onnxruntime b1" in out.stdout and "x (" in out.stdout
+    assert "onnxruntime b1" in out.stdout
+    assert re.search(r"\d+\.\d\dx", out.stdout)  # a B/A ratio (its values need a wide console)

@@ -7,7 +7,6 @@ import types
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from modelport.bench.backends.base import BackendOptions
@@ -94,20 +93,3 @@ def test_onnxruntime_cuda_without_provider(tiny_mlp: Path) -> None:
         pytest.skip("this machine has CUDA")
     with pytest.raises(RuntimeUnavailable, match="CUDAExecutionProvider"):
         OnnxRuntimeCudaBackend().load(tiny_mlp, BackendOptions(1))
-
-
-def test_torchvision_shim_only_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The shim stands in for torchvision's ops and fails clearly if a model needs them."""
-    import importlib.util
-
-    from modelport.bench.backends import torch as torch_backend
-
-    monkeypatch.delitem(sys.modules, "torchvision", raising=False)
-    monkeypatch.delitem(sys.modules, "torchvision.ops", raising=False)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    torch_backend.install_torchvision_shim()
-    ops = sys.modules["torchvision.ops"]
-    with pytest.raises(RuntimeUnavailable, match="torchvision"):
-        ops.nms(np.zeros(1), np.zeros(1), 0.5)  # type: ignore[attr-defined]
-    monkeypatch.delitem(sys.modules, "torchvision")
-    monkeypatch.delitem(sys.modules, "torchvision.ops")

@@ -71,6 +71,30 @@ def test_missing_package_gives_one_line_hint(monkeypatch: pytest.MonkeyPatch) ->
     assert "\n" not in reason
 
 
+def test_install_hints_are_one_command_that_installs_what_is_checked() -> None:
+    """Each hint is a single pip command for one extra, and that extra (with the base
+    dependencies) provides every module the runtime checks for: nothing to add by hand."""
+    import re
+
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0].lower().replace("-", "_")
+                for r in requirements}  # fmt: skip
+
+    base = names(project["dependencies"])
+    for spec in backends.RUNTIMES.values():
+        if not spec.hint:
+            continue
+        assert spec.hint.count("pip install") == 1, spec.hint
+        match = re.search(r"pip install (?:'modelport\[(\w+)\]'|([\w-]+))$", spec.hint)
+        assert match, spec.hint
+        extra = project["optional-dependencies"][match.group(1)] if match.group(1) else []
+        provided = base | names(extra)
+        assert set(spec.modules) <= provided, (spec.name, set(spec.modules) - provided)
+
+
 def test_runtime_errors_become_one_line() -> None:
     """Multi-line runtime errors are joined, C++ source locations dropped, length bounded."""
     from modelport.bench.worker import one_line

@@ -58,14 +58,14 @@ RUNTIMES: dict[str, RuntimeSpec] = {
         RuntimeSpec(
             "torch",
             "modelport.bench.backends.torch:TorchEagerBackend",
-            ("torch", "onnx2torch"),
-            "pip install 'modelport[torch]' and pip install --no-deps onnx2torch",
+            ("torch",),
+            "pip install 'modelport[torch]'",
         ),
         RuntimeSpec(
             "torch-compile",
             "modelport.bench.backends.torch:TorchCompileBackend",
-            ("torch", "onnx2torch"),
-            "pip install 'modelport[torch]' and pip install --no-deps onnx2torch",
+            ("torch",),
+            "pip install 'modelport[torch]'",
         ),
         RuntimeSpec(
             "litert",

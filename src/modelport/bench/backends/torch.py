@@ -1,12 +1,9 @@
-"""PyTorch eager and torch.compile on the same ONNX weights, converted with onnx2torch."""
+"""PyTorch eager and torch.compile on the same ONNX weights, converted by modelport's own
+ONNX-to-torch.fx converter (:mod:`modelport.bench.onnxfx`), which needs torch alone."""
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
-import types
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,75 +11,41 @@ from typing import Any
 import numpy as np
 
 from modelport.bench.backends.base import Array, Backend, BackendInfo, BackendOptions
-from modelport.errors import RuntimeUnavailable
 
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
-def _missing_torchvision_op(*args: object, **kwargs: object) -> object:
-    raise RuntimeUnavailable(
-        "this model needs torchvision ops (NMS, RoiAlign): install torchvision"
-    )
-
-
-def install_torchvision_shim() -> None:
-    """Let onnx2torch import without torchvision, which it needs only for NMS and RoiAlign.
-
-    torchvision's wheel pulls a CUDA build of torch, so it is not installed with the torch
-    extra; a model that really uses those ops fails with a clear message instead. Runs only
-    in the runtime's own process.
-    """
-    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is not None:
-        return
-    vision = types.ModuleType("torchvision")
-    ops = types.ModuleType("torchvision.ops")
-    for name in ("nms", "roi_align", "box_convert"):
-        setattr(ops, name, _missing_torchvision_op)
-    vision.ops = ops  # type: ignore[attr-defined]
-    sys.modules["torchvision"] = vision
-    sys.modules["torchvision.ops"] = ops
-
-
 class TorchEagerBackend(Backend):
-    """The ONNX graph as a torch.fx module (onnx2torch), run eagerly under inference_mode."""
+    """The ONNX graph as a torch.fx module, run eagerly under inference_mode."""
 
     name = "torch"
 
     def __init__(self) -> None:
         self.module: Any = None
         self.torch: Any = None
-        self.input_names: list[str] = []
-        self.output_names: list[str] = []
+        self.input_names: tuple[str, ...] = ()
+        self.output_names: tuple[str, ...] = ()
         self.dtype: Any = None
 
     def _convert(self, model: Path, options: BackendOptions) -> str:
-        import onnx
-
         torch: Any = importlib.import_module("torch")
-        install_torchvision_shim()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            convert = importlib.import_module("onnx2torch").convert
+        from modelport.bench.onnxfx import convert_file
 
         self.torch = torch
         torch.set_num_threads(options.threads)
-        graph = onnx.load(str(model))
-        initializers = {i.name for i in graph.graph.initializer}
-        self.input_names = [i.name for i in graph.graph.input if i.name not in initializers]
-        self.output_names = [o.name for o in graph.graph.output]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                module = convert(graph).eval()
-        except (NotImplementedError, RuntimeError, KeyError) as exc:
-            raise RuntimeUnavailable(f"onnx2torch cannot convert this model: {exc}") from exc
         precision = "fp32" if options.precision == "auto" else options.precision
         self.dtype = getattr(torch, _DTYPES[precision])
-        self.module = module.to(self.dtype)
+        converted = convert_file(model, self.dtype)
+        self.module = converted.module
+        self.input_names, self.output_names = converted.inputs, converted.outputs
         return precision
 
     def load(self, model: Path, options: BackendOptions) -> BackendInfo:
-        """Convert the ONNX model to a torch module."""
+        """Convert the ONNX model to a torch.fx module.
+
+        Raises:
+            RuntimeUnavailable: the model uses an operator the converter has no rule for.
+        """
         precision = self._convert(model, options)
         return BackendInfo(self.name, self.torch.__version__, "cpu", precision, options.threads)
 

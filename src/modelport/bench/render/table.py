@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from modelport.bench.render.fit import Column, fitted_table
 from modelport.bench.results import BenchResult, Row
 
 
 def make_console() -> Console:
-    """A console for stdout; wide when it is not a terminal, so tables are not squeezed."""
-    return Console(width=None if sys.stdout.isatty() else 200)
+    """A console for stdout, as wide as the terminal (``COLUMNS``, else 80, when piped)."""
+    return Console()
 
 
 def fmt_ms(value: float) -> str:
@@ -40,31 +39,37 @@ def loadgen_cell(row: Row) -> str:
     return "VALID" if details.get("valid") else "[yellow]INVALID[/]"
 
 
-def local_table(result: BenchResult) -> Table:
-    """Runtimes side by side: latency percentiles, throughput, start-up costs, agreement."""
+def _local_columns(scenario: bool) -> list[Column[Row]]:
+    columns: list[Column[Row]] = [
+        Column("runtime", lambda r: r.runtime, 100, "left"),
+        Column("version", lambda r: r.version.split("-")[0], 20, "left"),
+        Column("device", lambda r: r.device, 10, "left"),
+        Column("precision", lambda r: r.precision, 60, "left", short="prec"),
+        Column("batch", lambda r: str(r.batch_size), 90),
+        Column("p50 ms", lambda r: fmt_ms(r.p50_ms), 95, short="p50"),
+        Column("p90 ms", lambda r: fmt_ms(r.p90_ms), 40, short="p90"),
+        Column("p95 ms", lambda r: fmt_ms(r.p95_ms), 15, short="p95"),
+        Column("p99 ms", lambda r: fmt_ms(r.p99_ms), 85, short="p99"),
+        Column("samples/s", lambda r: f"{r.throughput:.1f}", 80),
+        Column("load s", lambda r: f"{r.load_s:.2f}", 35),
+        Column("first ms", lambda r: fmt_ms(r.first_call_ms), 45, short="first"),
+        Column("peak MiB", lambda r: f"{r.peak_rss_mib:.0f}", 30, short="MiB"),
+        Column("max abs", lambda r: fmt_diff(r.max_abs_diff), 55),
+        Column("max rel", lambda r: fmt_diff(r.max_rel_diff), 12),
+        Column("agrees", agreement_cell, 97, compact=lambda r: agreement_cell(r).split(" (")[0]),
+    ]
+    if scenario:
+        columns.append(Column("LoadGen", loadgen_cell, 70))
+    return columns
+
+
+def local_table(result: BenchResult, width: int) -> tuple[Table, list[str]]:
+    """Runtimes side by side, fitted to ``width``; returns the table and the columns left out."""
     title = f"modelport bench: {result.model}"
     if result.mode == "scenario" and result.config.get("scenario"):
         title += f" (MLPerf {result.config['scenario']['name']})"
-    table = Table(title=title, title_justify="left")
-    headers: tuple[str, ...] = (
-        "runtime", "version", "device", "precision", "batch", "p50 ms", "p90 ms", "p95 ms",
-        "p99 ms", "samples/s", "load s", "first ms", "peak MiB", "max abs", "max rel", "agrees",
-    )  # fmt: skip
-    scenario = result.mode == "scenario"
-    if scenario:
-        headers = (*headers, "LoadGen")
-    for i, name in enumerate(headers):
-        table.add_column(name, justify="left" if i < 4 else "right")
-    for r in result.rows:
-        extra = [loadgen_cell(r)] if scenario else []
-        table.add_row(
-            r.runtime, r.version.split("-")[0], r.device, r.precision, str(r.batch_size),
-            fmt_ms(r.p50_ms), fmt_ms(r.p90_ms), fmt_ms(r.p95_ms), fmt_ms(r.p99_ms),
-            f"{r.throughput:.1f}", f"{r.load_s:.2f}", fmt_ms(r.first_call_ms),
-            f"{r.peak_rss_mib:.0f}", fmt_diff(r.max_abs_diff), fmt_diff(r.max_rel_diff),
-            agreement_cell(r), *extra,
-        )  # fmt: skip
-    return table
+    columns = _local_columns(result.mode == "scenario")
+    return fitted_table(title, columns, result.rows, width)
 
 
 def print_result(result: BenchResult, console: Console | None = None) -> None:
@@ -73,9 +78,16 @@ def print_result(result: BenchResult, console: Console | None = None) -> None:
     if result.mode == "remote":
         from modelport.bench.render.remote_table import remote_table
 
-        console.print(remote_table(result))
+        table, left_out = remote_table(result, console.width)
     else:
-        console.print(local_table(result))
+        table, left_out = local_table(result, console.width)
+    console.print(table)
+    if left_out:
+        console.print(
+            f"[dim]left out to fit {console.width} columns: {', '.join(left_out)} "
+            "(every figure is in --json and --csv; a wider terminal or COLUMNS shows more)[/]",
+            highlight=False,
+        )
     notes = {r.runtime: r.notes for r in result.rows if r.notes}
     for runtime, note in notes.items():
         console.print(f"[dim]{runtime}: {escape(note)}[/]", highlight=False)
