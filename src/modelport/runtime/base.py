@@ -28,7 +28,11 @@ class RuntimeSettings:
 
 
 class Instance(Protocol):
-    """One loaded copy of a model. ``run`` is called from one thread at a time."""
+    """One loaded copy of a model. ``run`` is called from one thread at a time.
+
+    BYTES tensors are numpy object arrays: inputs hold ``str`` (text, decoded once by the
+    server), outputs may hold ``str`` or ``bytes``.
+    """
 
     def run(
         self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]

@@ -85,7 +85,7 @@ def make_inputs(
     feed: dict[str, np.ndarray] = {}
     for spec in config.inputs:
         if spec.name in given:
-            feed[spec.name] = given[spec.name].astype(BY_NAME[spec.datatype].numpy, copy=False)
+            feed[spec.name] = _as(spec.datatype, given[spec.name])
             continue
         names = (symbols or {}).get(spec.name, ())
         full_dims = [-1, *spec.dims] if config.batching else list(spec.dims)
@@ -96,6 +96,14 @@ def make_inputs(
             full = [*full[:1], *dims[spec.name]] if config.batching else list(dims[spec.name])
         feed[spec.name] = _random(spec.datatype, full, rng)
     return feed
+
+
+def _as(datatype: str, arr: np.ndarray) -> np.ndarray:
+    """A given array as the model's datatype (BYTES as text, what runtimes take)."""
+    if datatype != "BYTES":
+        return arr.astype(BY_NAME[datatype].numpy, copy=False)
+    flat = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.ravel()]
+    return np.array(flat, dtype=object).reshape(arr.shape)
 
 
 def _defaults(config: ModelConfig, batch: int, dims: tuple[int, ...]) -> list[int]:
@@ -124,7 +132,7 @@ def _random(datatype: str, shape: list[int], rng: np.random.Generator) -> np.nda
     dtype = BY_NAME[datatype].numpy
     if datatype == "BYTES":
         return np.array(
-            [f"sample text {i}".encode() for i in range(int(np.prod(shape)))], dtype=object
+            [f"sample text {i}" for i in range(int(np.prod(shape)))], dtype=object
         ).reshape(shape)
     if datatype == "BOOL":
         return rng.integers(0, 2, size=shape).astype(bool)

@@ -79,37 +79,19 @@ class OnnxRuntimeInstance:
         self.session = session
         self.model = config.name
         self.graph = graph  # the file the session was built from, to explain run errors
-        self.string_outputs = {s.name for s in config.outputs if s.datatype == "BYTES"}
-        self.string_inputs = {s.name for s in config.inputs if s.datatype == "BYTES"}
 
     def run(self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:
-        """Run one batch; BYTES tensors cross as UTF-8 text."""
-        feed = {
-            name: _to_text(arr) if name in self.string_inputs else arr
-            for name, arr in inputs.items()
-        }
+        """Run one batch. BYTES tensors cross as object arrays of ``str`` both ways (ONNX
+        strings are text; the server decodes request bytes once, before queueing)."""
         try:
-            results: list[np.ndarray] = self.session.run(list(outputs), feed)
+            results: list[np.ndarray] = self.session.run(list(outputs), dict(inputs))
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types
-            raise run_error(exc, self.model, self.graph, feed) from None
-        return [
-            _to_bytes(arr) if name in self.string_outputs else arr
-            for name, arr in zip(outputs, results, strict=False)
-        ]
+            raise run_error(exc, self.model, self.graph, inputs) from None
+        return results
 
     def close(self) -> None:
         """Drop the session so its arena is freed."""
         self.session = None
-
-
-def _to_text(arr: np.ndarray) -> np.ndarray:
-    flat = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.ravel()]
-    return np.array(flat, dtype=object).reshape(arr.shape)
-
-
-def _to_bytes(arr: np.ndarray) -> np.ndarray:
-    flat = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in arr.ravel()]
-    return np.array(flat, dtype=object).reshape(arr.shape)
 
 
 class OnnxRuntimeBackend:

@@ -30,7 +30,18 @@ def add_parser(subparsers: Any) -> None:
                    help="model repository folder (default: the generated demo repository)")
     p.add_argument("--model-repository", type=Path, dest="model_repository_flag",
                    metavar="REPO", help="same as the positional REPO (Triton's flag)")
-    net = p.add_argument_group("network")
+    _network_arguments(p.add_argument_group("network"))
+    _model_arguments(p.add_argument_group("models"))
+    _runtime_arguments(p.add_argument_group("runtime"))
+    p.add_argument("--debug-endpoints", action="store_true",
+                   help="serve /v2/debug/memory (allocation snapshots and diffs, used by "
+                   "'modelport doctor memory') and /v2/debug/models; guarded by the control "
+                   "token when one is set")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=run)
+
+
+def _network_arguments(net: Any) -> None:
     net.add_argument("--http-address", default="127.0.0.1", help="HTTP bind address "
                      "(default 127.0.0.1; use 0.0.0.0 to expose it)")
     net.add_argument("--http-port", type=int, default=8000, help="HTTP port (default 8000; "
@@ -43,7 +54,11 @@ def add_parser(subparsers: Any) -> None:
                      "(default 8002; -1 disables it)")
     net.add_argument("--max-request-size", type=int, default=64 * 1024 * 1024, metavar="BYTES",
                      help="largest request body accepted, after decompression (default 64 MiB)")
-    models = p.add_argument_group("models")
+    net.add_argument("--allow-metrics", type=_boolean, default=True, metavar="BOOL",
+                     help="serve /metrics and keep latency histograms (default true)")
+
+
+def _model_arguments(models: Any) -> None:
     models.add_argument("--model-control-mode", choices=("none", "poll", "explicit"),
                         default="none", help="none: load all at start; poll: also reload on "
                         "change; explicit: load only via --load-model and the load API")
@@ -60,7 +75,9 @@ def add_parser(subparsers: Any) -> None:
                         "ready once start-up is done)")
     models.add_argument("--drain-timeout", type=float, default=30.0, metavar="S",
                         help="how long an unloaded version may finish in-flight requests")
-    runtime = p.add_argument_group("runtime")
+
+
+def _runtime_arguments(runtime: Any) -> None:
     runtime.add_argument("--intra-op-threads", type=int, default=0, metavar="N",
                          help="ONNX Runtime threads per instance (default: cores / instances)")
     runtime.add_argument("--cache-dir", type=str, default=None, metavar="DIR",
@@ -69,14 +86,6 @@ def add_parser(subparsers: Any) -> None:
     runtime.add_argument("--model-cache", type=_boolean, default=True, metavar="on|off",
                          help="reuse ONNX Runtime's optimized graphs across loads and restarts "
                          "(default on; resnet18 builds in ~3 ms instead of ~180 ms)")
-    net.add_argument("--allow-metrics", type=_boolean, default=True, metavar="BOOL",
-                     help="serve /metrics and keep latency histograms (default true)")
-    p.add_argument("--debug-endpoints", action="store_true",
-                   help="serve /v2/debug/memory (allocation snapshots and diffs, used by "
-                   "'modelport doctor memory') and /v2/debug/models; guarded by the control "
-                   "token when one is set")
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    p.set_defaults(func=run)
 
 
 def _boolean(text: str) -> bool:

@@ -85,9 +85,13 @@ class GrpcFront:
         server = grpc.aio.server(options=[*self.options, ("grpc.so_reuseport", 0)])
         server.add_generic_rpc_handlers(self.handlers)
         address = f"{_host(self.address)}:{self.port}"
-        port = server.add_insecure_port(address)
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError:  # grpcio >= 1.60 raises where older ones returned 0
+            port = 0
         if port == 0:
-            raise ConfigError(f"cannot bind the gRPC front to {address}")
+            raise ConfigError(f"cannot bind the gRPC front to {address}: the address is taken "
+                              "or not this machine's (--grpc-port / --grpc-address)")
         await server.start()
         self._server = server
         return int(port)

@@ -39,6 +39,7 @@ class Server:
         self.repository_path: Path | None = None
         self.manager: ModelManager | None = None
         self.core: InferenceCore | None = None
+        self.control: ModelControl | None = None
         self.ports: dict[str, int] = {}  # front name -> bound port
         self._stack: contextlib.AsyncExitStack | None = None
 
@@ -76,10 +77,10 @@ class Server:
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
                    else Tracing.from_settings(cfg.traces_exporter, cfg.service_name))
         self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness)
+        self.control = ModelControl(manager, cfg.model_control_mode, cfg.control_token)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(manager.shutdown)
-            for front in self._fronts(core, ModelControl(manager, cfg.model_control_mode,
-                                                         cfg.control_token)):
+            for front in self._fronts():
                 self.ports[front.name] = await front.start()
                 stack.push_async_callback(front.stop, cfg.shutdown_grace_s)
             await self._load_initial(repository)
@@ -92,36 +93,51 @@ class Server:
             stack.callback(setattr, core, "started", False)
             self._stack = stack.pop_all()
 
-    def _fronts(self, core: InferenceCore, control: ModelControl) -> list[Front]:
-        from modelport.serve import metrics
-        from modelport.serve.grpc.service import InferenceService, grpc_receive_limit
+    def http_app(self) -> Any:
+        """The HTTP front's ASGI app (after ``start``): every route the HTTP port serves,
+        for driving the server in-process (``httpx.ASGITransport``) without a socket."""
         from modelport.serve.http.app import HttpApp
-        from modelport.serve.http.endpoints import debug_routes, oip_routes
-        from modelport.serve.http.routing import Params, Reply, Request, Route, Router
+        from modelport.serve.http.endpoints import OipEndpoints, debug_routes
+        from modelport.serve.http.routing import Router
         from modelport.serve.memdebug import MemoryDebugger
 
-        cfg = self.config
-        manager = core.manager
+        assert self.core is not None and self.control is not None, "start() the server first"
+        routes = [*OipEndpoints(self.core, self.control).routes(), *self._metrics_routes()]
+        if self.config.debug_endpoints:
+            routes += debug_routes(self.core, self.control, MemoryDebugger())
+        return HttpApp(Router(routes), self.config.max_request_bytes)
+
+    def _metrics_routes(self) -> list[Any]:
+        from modelport.serve import metrics
+        from modelport.serve.http.routing import Params, Reply, Request, Route
+
+        manager = self.manager
 
         async def render(req: Request, p: Params) -> Reply:
+            assert manager is not None
             return Reply(200, metrics.render(manager), metrics.CONTENT_TYPE)
 
-        scrape = [Route("GET", "/metrics", render)] if cfg.allow_metrics else []
-        routes = [*oip_routes(core, control), *scrape]
-        if cfg.debug_endpoints:
-            routes += debug_routes(core, control, MemoryDebugger())
+        return [Route("GET", "/metrics", render)] if self.config.allow_metrics else []
+
+    def _fronts(self) -> list[Front]:
+        from modelport.serve.grpc.service import InferenceService, grpc_receive_limit
+        from modelport.serve.http.app import HttpApp
+        from modelport.serve.http.routing import Router
+
+        cfg = self.config
+        assert self.core is not None and self.control is not None
         fronts: list[Front] = []
         if cfg.http_port >= 0:
-            app = HttpApp(Router(routes), cfg.max_request_bytes)
-            fronts.append(HttpFront("HTTP", app, cfg.http_address, cfg.http_port))
+            fronts.append(HttpFront("HTTP", self.http_app(), cfg.http_address, cfg.http_port))
         if cfg.grpc_port >= 0:
-            handlers = InferenceService(core, control, cfg.max_request_bytes).handlers()
+            service = InferenceService(self.core, self.control, cfg.max_request_bytes)
             options = [("grpc.max_receive_message_length",
                         grpc_receive_limit(cfg.max_request_bytes)),
                        ("grpc.max_send_message_length", 2**31 - 1)]
-            fronts.append(GrpcFront(handlers, cfg.grpc_address, cfg.grpc_port, options))
+            fronts.append(GrpcFront(service.handlers(), cfg.grpc_address, cfg.grpc_port,
+                                    options))
         if cfg.metrics_port >= 0 and cfg.allow_metrics:
-            app = HttpApp(Router(scrape), 1024)
+            app = HttpApp(Router(self._metrics_routes()), 1024)
             fronts.append(HttpFront("metrics", app, cfg.metrics_address, cfg.metrics_port))
         return fronts
 

@@ -27,6 +27,15 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
     Raises:
         InvalidInput: the request does not fit the model; the message says how.
     """
+    feed, batch_sizes = _check_inputs(config, request)
+    outputs = _check_outputs(config, request)
+    signature = tuple(sorted((n, tuple(a.shape[1:])) for n, a in feed.items()))
+    batch_size = next(iter(batch_sizes.values()), 1)
+    return Checked(feed, batch_size, outputs, signature)
+
+
+def _check_inputs(config: ModelConfig, request: InferRequest,
+                  ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     feed: dict[str, np.ndarray] = {}
     batch_sizes: dict[str, int] = {}
     for tensor in request.inputs:
@@ -48,7 +57,7 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
         if config.batching:
             batch_sizes[tensor.name] = tensor.shape[0]
         feed[tensor.name] = (
-            _as_text(tensor.name, tensor.data) if spec.datatype == "BYTES" else (tensor.data)
+            _as_text(tensor.name, tensor.data) if spec.datatype == "BYTES" else tensor.data
         )
     missing = [s.name for s in config.inputs if s.name not in feed and not s.optional]
     if missing:
@@ -59,6 +68,10 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
     if len(set(batch_sizes.values())) > 1:
         sizes = ", ".join(f"'{n}' has {b}" for n, b in batch_sizes.items())
         raise InvalidInput(f"inputs disagree on the batch size: {sizes}")
+    return feed, batch_sizes
+
+
+def _check_outputs(config: ModelConfig, request: InferRequest) -> tuple[str, ...]:
     outputs = tuple(o.name for o in request.outputs) or tuple(s.name for s in config.outputs)
     for name in outputs:
         if config.output(name) is None:
@@ -67,12 +80,10 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
                 f"unexpected inference output '{name}' for model '{config.name}'; "
                 f"its outputs are: {known}"
             )
-    repeated = sorted({n for n in outputs if outputs.count(n) > 1})
-    if repeated:
+    if len(set(outputs)) != len(outputs):
+        repeated = sorted({n for n in outputs if outputs.count(n) > 1})
         raise InvalidInput(f"output '{repeated[0]}' is requested more than once")
-    signature = tuple(sorted((n, tuple(a.shape[1:])) for n, a in feed.items()))
-    batch_size = next(iter(batch_sizes.values()), 1)
-    return Checked(feed, batch_size, outputs, signature)
+    return outputs
 
 
 def _check_shape(config: ModelConfig, spec: TensorSpec, shape: list[int]) -> None:
@@ -102,9 +113,10 @@ def _check_shape(config: ModelConfig, spec: TensorSpec, shape: list[int]) -> Non
 
 
 def _as_text(name: str, data: np.ndarray) -> np.ndarray:
-    """ONNX string tensors hold UTF-8 text: decode once here, reject what is not text."""
+    """ONNX string tensors hold UTF-8 text: decode once here (JSON elements are text
+    already), reject what is not text."""
     try:
-        flat = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in data.ravel()]
+        flat = [v if type(v) is str else bytes(v).decode("utf-8") for v in data.ravel()]
     except UnicodeDecodeError as exc:
         raise InvalidInput(
             f"BYTES input '{name}' holds an element that is not valid UTF-8 ({exc.reason} at "

@@ -42,7 +42,7 @@ def _shape(config: ModelConfig, dims: tuple[int, ...], batch: int) -> tuple[int,
 def _generated(datatype: str, shape: tuple[int, ...], zeros: bool) -> Any:
     dtype = BY_NAME[datatype].numpy
     if datatype == "BYTES":
-        return np.full(shape, b"warmup", dtype=object)
+        return np.full(shape, "warmup", dtype=object)
     if zeros or dtype.kind in "biu":
         return np.zeros(shape, dtype=dtype)
     return np.random.default_rng(0).standard_normal(shape).astype(dtype)

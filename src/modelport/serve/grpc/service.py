@@ -113,33 +113,26 @@ class InferenceService:
 
     def handlers(self) -> list[Any]:
         """Generic handlers to register on a grpc.aio server."""
-        table = {
-            "ServerLive": _unary(self.server_live, pb.ServerLiveRequest, pb.ServerLiveResponse),
-            "ServerReady": _unary(self.server_ready, pb.ServerReadyRequest,
-                                  pb.ServerReadyResponse),
-            "ModelReady": _unary(self.model_ready, pb.ModelReadyRequest, pb.ModelReadyResponse),
-            "ServerMetadata": _unary(self.server_metadata, pb.ServerMetadataRequest,
-                                     pb.ServerMetadataResponse),
-            "ModelMetadata": _unary(self.model_metadata, pb.ModelMetadataRequest,
-                                    pb.ModelMetadataResponse),
-            "ModelInfer": _unary(self.model_infer, pb.ModelInferRequest, pb.ModelInferResponse,
-                                 self.limit),
-            "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
-                self.model_stream_infer,
-                request_deserializer=_bounded(pb.ModelInferRequest, self.limit),
-                response_serializer=pb.ModelStreamInferResponse.SerializeToString),
-            "ModelConfig": _unary(self.model_config, pb.ModelConfigRequest,
-                                  pb.ModelConfigResponse),
-            "ModelStatistics": _unary(self.model_statistics, pb.ModelStatisticsRequest,
-                                      pb.ModelStatisticsResponse),
-            "RepositoryIndex": _unary(self.repository_index, pb.RepositoryIndexRequest,
-                                      pb.RepositoryIndexResponse),
-            "RepositoryModelLoad": _unary(self.repository_load, pb.RepositoryModelLoadRequest,
-                                          pb.RepositoryModelLoadResponse, self.limit),
-            "RepositoryModelUnload": _unary(self.repository_unload,
-                                            pb.RepositoryModelUnloadRequest,
-                                            pb.RepositoryModelUnloadResponse),
-        }
+        unary = [
+            ("ServerLive", self.server_live, "ServerLive", 0),
+            ("ServerReady", self.server_ready, "ServerReady", 0),
+            ("ModelReady", self.model_ready, "ModelReady", 0),
+            ("ServerMetadata", self.server_metadata, "ServerMetadata", 0),
+            ("ModelMetadata", self.model_metadata, "ModelMetadata", 0),
+            ("ModelInfer", self.model_infer, "ModelInfer", self.limit),
+            ("ModelConfig", self.model_config, "ModelConfig", 0),
+            ("ModelStatistics", self.model_statistics, "ModelStatistics", 0),
+            ("RepositoryIndex", self.repository_index, "RepositoryIndex", 0),
+            ("RepositoryModelLoad", self.repository_load, "RepositoryModelLoad", self.limit),
+            ("RepositoryModelUnload", self.repository_unload, "RepositoryModelUnload", 0),
+        ]
+        table = {name: _unary(fn, getattr(pb, f"{kind}Request"), getattr(pb, f"{kind}Response"),
+                              limit or 2**31 - 1)
+                 for name, fn, kind, limit in unary}
+        table["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
+            self.model_stream_infer,
+            request_deserializer=_bounded(pb.ModelInferRequest, self.limit),
+            response_serializer=pb.ModelStreamInferResponse.SerializeToString)
         for name, (req, resp) in _UNIMPLEMENTED.items():
             table[name] = _unary(self._unimplemented(name), req, resp)
         health = {

@@ -142,7 +142,7 @@ def _from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndar
     try:
         if datatype == "BYTES":
             flat = np.array(data, dtype=object).ravel()
-            arr = np.array([_to_bytes(v) for v in flat], dtype=object)
+            arr = np.array([_json_text(v) for v in flat], dtype=object)
         else:
             arr = _numeric(name, datatype, data)
     except InvalidInput:
@@ -168,10 +168,9 @@ def _numeric(name: str, datatype: str, data: Any) -> np.ndarray:
         return np.asarray(data, dtype=dtype).ravel()
 
 
-def _to_bytes(value: Any) -> bytes:
+def _json_text(value: Any) -> str:
+    """A JSON BYTES element: already text, kept as it is (the core wants text)."""
     if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, bytes):
         return value
     raise TypeError(f"BYTES elements must be strings, got {type(value).__name__}")
 

@@ -72,71 +72,90 @@ def _body_object(req: Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def oip_routes(core: InferenceCore, control: ModelControl) -> list[Route]:
-    """Every route of the protocol, bound to ``core`` and ``control``."""
+class OipEndpoints:
+    """Every route of the protocol, bound to the core and the control plane."""
 
-    async def server_metadata(req: Request, p: Params) -> Reply:
-        return _json(answers.server_metadata(core.metadata))
+    def __init__(self, core: InferenceCore, control: ModelControl) -> None:
+        self.core, self.control = core, control
 
-    async def live(req: Request, p: Params) -> Reply:
+    def routes(self) -> list[Route]:
+        """The route table."""
+        per_model = [("GET", "", self.model_metadata), ("GET", "/ready", self.model_ready),
+                     ("GET", "/config", self.model_config), ("GET", "/stats", self.model_stats),
+                     ("POST", "/infer", self.infer)]
+        return [
+            Route("GET", "/v2", self.server_metadata),
+            Route("GET", "/v2/health/live", self.live),
+            Route("GET", "/v2/health/ready", self.ready),
+            Route("GET", "/v2/models/stats", self.all_stats),
+            *(Route(method, f"{prefix}{suffix}", endpoint)
+              for prefix in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}")
+              for method, suffix, endpoint in per_model),
+            Route("POST", "/v2/repository/index", self.index),
+            Route("POST", "/v2/repository/models/{model}/load", self.load),
+            Route("POST", "/v2/repository/models/{model}/unload", self.unload),
+        ]
+
+    async def server_metadata(self, req: Request, p: Params) -> Reply:
+        """``GET /v2``."""
+        return _json(answers.server_metadata(self.core.metadata))
+
+    async def live(self, req: Request, p: Params) -> Reply:
+        """``GET /v2/health/live``: answering is being live."""
         return OK_EMPTY
 
-    async def ready(req: Request, p: Params) -> Reply:
-        return OK_EMPTY if core.ready else NOT_READY
+    async def ready(self, req: Request, p: Params) -> Reply:
+        """``GET /v2/health/ready``: 503 until ready (strict readiness by default)."""
+        return OK_EMPTY if self.core.ready else NOT_READY
 
-    async def all_stats(req: Request, p: Params) -> Reply:
-        return _json(answers.statistics(core.statistics()))
+    async def all_stats(self, req: Request, p: Params) -> Reply:
+        """``GET /v2/models/stats``."""
+        return _json(answers.statistics(self.core.statistics()))
 
-    async def model_metadata(req: Request, p: Params) -> Reply:
-        return _json(answers.model_metadata(core.model_metadata(p["model"],
-                                                                p.get("version", ""))))
+    async def model_metadata(self, req: Request, p: Params) -> Reply:
+        """``GET /v2/models/{m}[/versions/{v}]``."""
+        meta = self.core.model_metadata(p["model"], p.get("version", ""))
+        return _json(answers.model_metadata(meta))
 
-    async def model_ready(req: Request, p: Params) -> Reply:
+    async def model_ready(self, req: Request, p: Params) -> Reply:
+        """``GET .../ready``: 200, or 400 saying why the model is not ready."""
         try:
-            core.manager.get(p["model"], p.get("version", ""))
+            self.core.manager.get(p["model"], p.get("version", ""))
         except InferenceError as exc:
             raise ModelNotReady(str(exc)) from None
         return OK_EMPTY
 
-    async def model_config(req: Request, p: Params) -> Reply:
-        return _json(pbtxt.to_json(core.model_config(p["model"], p.get("version", ""))))
+    async def model_config(self, req: Request, p: Params) -> Reply:
+        """``GET .../config`` as Triton's JSON."""
+        return _json(pbtxt.to_json(self.core.model_config(p["model"], p.get("version", ""))))
 
-    async def model_stats(req: Request, p: Params) -> Reply:
-        return _json(answers.statistics(core.statistics(p["model"], p.get("version", ""))))
+    async def model_stats(self, req: Request, p: Params) -> Reply:
+        """``GET .../stats``."""
+        rows = self.core.statistics(p["model"], p.get("version", ""))
+        return _json(answers.statistics(rows))
 
-    async def infer(req: Request, p: Params) -> Reply:
-        reply: Reply = await core.infer(HttpInfer(req, p["model"], p.get("version", "")))
+    async def infer(self, req: Request, p: Params) -> Reply:
+        """``POST .../infer`` through the core's pipeline."""
+        reply: Reply = await self.core.infer(HttpInfer(req, p["model"], p.get("version", "")))
         return reply
 
-    async def index(req: Request, p: Params) -> Reply:
-        return _json(answers.index(control.index(bool(_body_object(req).get("ready", False)))))
+    async def index(self, req: Request, p: Params) -> Reply:
+        """``POST /v2/repository/index`` (an empty body is allowed)."""
+        ready_only = bool(_body_object(req).get("ready", False))
+        return _json(answers.index(self.control.index(ready_only)))
 
-    async def load(req: Request, p: Params) -> Reply:
-        control.authorize(req.headers.get("authorization"))
-        await control.load(p["model"], _load_parameters(req))
+    async def load(self, req: Request, p: Params) -> Reply:
+        """``POST /v2/repository/models/{m}/load``."""
+        self.control.authorize(req.headers.get("authorization"))
+        await self.control.load(p["model"], _load_parameters(req))
         return OK_EMPTY
 
-    async def unload(req: Request, p: Params) -> Reply:
-        control.authorize(req.headers.get("authorization"))
+    async def unload(self, req: Request, p: Params) -> Reply:
+        """``POST /v2/repository/models/{m}/unload``."""
+        self.control.authorize(req.headers.get("authorization"))
         _load_parameters(req)
-        await control.unload(p["model"], {})
+        await self.control.unload(p["model"], {})
         return OK_EMPTY
-
-    model_routes = [("GET", "", model_metadata), ("GET", "/ready", model_ready),
-                    ("GET", "/config", model_config), ("GET", "/stats", model_stats),
-                    ("POST", "/infer", infer)]
-    return [
-        Route("GET", "/v2", server_metadata),
-        Route("GET", "/v2/health/live", live),
-        Route("GET", "/v2/health/ready", ready),
-        Route("GET", "/v2/models/stats", all_stats),
-        *(Route(method, f"{prefix}{suffix}", endpoint)
-          for prefix in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}")
-          for method, suffix, endpoint in model_routes),
-        Route("POST", "/v2/repository/index", index),
-        Route("POST", "/v2/repository/models/{model}/load", load),
-        Route("POST", "/v2/repository/models/{model}/unload", unload),
-    ]
 
 
 def _load_parameters(req: Request) -> dict[str, Any]:
