@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
 from modelport.serve.stats import Duration, ModelStats
 from modelport.serve.views import IndexRow, ModelMetadata, ServerMetadata
 
 
-def server_metadata(meta: ServerMetadata) -> Any:
+def server_metadata(meta: ServerMetadata) -> pb.ServerMetadataResponse:
     """ServerMetadataResponse."""
     return pb.ServerMetadataResponse(name=meta.name, version=meta.version,
                                      extensions=list(meta.extensions))
 
 
-def model_metadata(meta: ModelMetadata) -> Any:
+def model_metadata(meta: ModelMetadata) -> pb.ModelMetadataResponse:
     """ModelMetadataResponse."""
     msg = pb.ModelMetadataResponse(name=meta.name, versions=list(meta.versions),
                                    platform=meta.platform)
@@ -26,7 +24,7 @@ def model_metadata(meta: ModelMetadata) -> Any:
     return msg
 
 
-def statistics(rows: list[ModelStats]) -> Any:
+def statistics(rows: list[ModelStats]) -> pb.ModelStatisticsResponse:
     """ModelStatisticsResponse with every field Triton's has."""
     msg = pb.ModelStatisticsResponse()
     for s in rows:
@@ -50,11 +48,11 @@ def statistics(rows: list[ModelStats]) -> Any:
     return msg
 
 
-def _duration(target: Any, duration: Duration) -> None:
+def _duration(target: pb.StatisticDuration, duration: Duration) -> None:
     target.count, target.ns = duration.count, duration.ns
 
 
-def index(rows: list[IndexRow]) -> Any:
+def index(rows: list[IndexRow]) -> pb.RepositoryIndexResponse:
     """RepositoryIndexResponse."""
     msg = pb.RepositoryIndexResponse()
     for row in rows:

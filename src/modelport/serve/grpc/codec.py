@@ -6,6 +6,7 @@ every output goes back in ``raw_output_contents``, the only place tritonclient r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ _TYPED_FIELD = {
 }
 
 
-def parameters(params: Any) -> dict[str, Any]:
+def parameters(params: Mapping[str, pb.InferParameter]) -> dict[str, Any]:
     """An InferParameter map as plain Python values."""
     out: dict[str, Any] = {}
     for key, value in params.items():
@@ -41,7 +42,7 @@ def parameters(params: Any) -> dict[str, Any]:
     return out
 
 
-def decode_infer(msg: Any) -> InferRequest:
+def decode_infer(msg: pb.ModelInferRequest) -> InferRequest:
     """ModelInferRequest → InferRequest.
 
     Raises:
@@ -66,7 +67,8 @@ def decode_infer(msg: Any) -> InferRequest:
     return request
 
 
-def _typed(tensor: Any, datatype: str, shape: list[int]) -> np.ndarray:
+def _typed(tensor: pb.ModelInferRequest.InferInputTensor, datatype: str, shape: list[int],
+           ) -> np.ndarray:
     field = _TYPED_FIELD.get(datatype)
     if field is None:
         raise InvalidInput(f"input '{tensor.name}': {datatype} must be sent in raw_input_contents")
@@ -83,7 +85,7 @@ def _typed(tensor: Any, datatype: str, shape: list[int]) -> np.ndarray:
         raise InvalidInput(f"input '{tensor.name}': {exc}") from None
 
 
-def encode_infer(response: InferResponse) -> Any:
+def encode_infer(response: InferResponse) -> pb.ModelInferResponse:
     """InferResponse → ModelInferResponse with every output in raw_output_contents."""
     msg = pb.ModelInferResponse(model_name=response.model_name,
                                 model_version=response.model_version, id=response.id)

@@ -19,6 +19,7 @@ from modelport.serve.grpc.proto import grpc_service_pb2 as pb
 from modelport.serve.types import InferRequest, InferResponse
 
 log = logging.getLogger("modelport.grpc")
+Context = Any  # grpc.aio.ServicerContext (grpc ships no type hints)
 
 _UNIMPLEMENTED = {
     "SystemSharedMemoryStatus": (pb.SystemSharedMemoryStatusRequest,
@@ -85,7 +86,7 @@ class GrpcInfer:
     __slots__ = ("context", "message", "model", "version")
     protocol = "grpc"
 
-    def __init__(self, message: Any, context: Any) -> None:
+    def __init__(self, message: pb.ModelInferRequest, context: Context) -> None:
         self.message, self.context = message, context
         self.model, self.version = message.model_name, message.model_version
 
@@ -97,7 +98,7 @@ class GrpcInfer:
         """ModelInferRequest to the core's request."""
         return codec.decode_infer(self.message)
 
-    def encode(self, response: InferResponse, request: InferRequest) -> Any:
+    def encode(self, response: InferResponse, request: InferRequest) -> pb.ModelInferResponse:
         """Every output in raw_output_contents."""
         return codec.encode_infer(response)
 
@@ -152,26 +153,32 @@ class InferenceService:
                                 f"{name} is not supported by modelport")
         return call
 
-    async def server_live(self, request: Any, context: Any) -> Any:
+    async def server_live(self, request: pb.ServerLiveRequest,
+                          context: Context) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
-    async def server_ready(self, request: Any, context: Any) -> Any:
+    async def server_ready(self, request: pb.ServerReadyRequest,
+                           context: Context) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=self.core.ready)
 
-    async def model_ready(self, request: Any, context: Any) -> Any:
+    async def model_ready(self, request: pb.ModelReadyRequest,
+                          context: Context) -> pb.ModelReadyResponse:
         return pb.ModelReadyResponse(ready=self.core.model_ready(request.name, request.version))
 
-    async def server_metadata(self, request: Any, context: Any) -> Any:
+    async def server_metadata(self, request: pb.ServerMetadataRequest,
+                              context: Context) -> pb.ServerMetadataResponse:
         return answers.server_metadata(self.core.metadata)
 
-    async def model_metadata(self, request: Any, context: Any) -> Any:
+    async def model_metadata(self, request: pb.ModelMetadataRequest,
+                             context: Context) -> pb.ModelMetadataResponse:
         return answers.model_metadata(self.core.model_metadata(request.name, request.version))
 
-    async def model_infer(self, request: Any, context: Any) -> Any:
+    async def model_infer(self, request: pb.ModelInferRequest,
+                          context: Context) -> pb.ModelInferResponse:
         return await self.core.infer(GrpcInfer(request, context))
 
-    async def model_stream_infer(self, requests: AsyncIterator[Any],
-                                 context: Any) -> AsyncIterator[Any]:
+    async def model_stream_infer(self, requests: AsyncIterator[pb.ModelInferRequest | _TooLarge],
+                                 context: Context) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Answer each streamed request in order; an error goes in error_message, not abort."""
         async for request in requests:
             try:
@@ -182,24 +189,29 @@ class InferenceService:
             except InferenceError as exc:
                 yield pb.ModelStreamInferResponse(error_message=str(exc))
 
-    async def model_config(self, request: Any, context: Any) -> Any:
+    async def model_config(self, request: pb.ModelConfigRequest,
+                           context: Context) -> pb.ModelConfigResponse:
         response = pb.ModelConfigResponse()
         response.config.CopyFrom(self.core.model_config(request.name, request.version))
         return response
 
-    async def model_statistics(self, request: Any, context: Any) -> Any:
+    async def model_statistics(self, request: pb.ModelStatisticsRequest,
+                               context: Context) -> pb.ModelStatisticsResponse:
         return answers.statistics(self.core.statistics(request.name, request.version))
 
-    async def repository_index(self, request: Any, context: Any) -> Any:
+    async def repository_index(self, request: pb.RepositoryIndexRequest,
+                               context: Context) -> pb.RepositoryIndexResponse:
         return answers.index(self.control.index(request.ready))
 
-    async def repository_load(self, request: Any, context: Any) -> Any:
+    async def repository_load(self, request: pb.RepositoryModelLoadRequest,
+                              context: Context) -> pb.RepositoryModelLoadResponse:
         self.control.authorize(_metadata(context, "authorization"))
         params = codec.parameters(request.parameters)
         await self.control.load(request.model_name, params)
         return pb.RepositoryModelLoadResponse()
 
-    async def repository_unload(self, request: Any, context: Any) -> Any:
+    async def repository_unload(self, request: pb.RepositoryModelUnloadRequest,
+                                context: Context) -> pb.RepositoryModelUnloadResponse:
         self.control.authorize(_metadata(context, "authorization"))
         await self.control.unload(request.model_name, {})
         return pb.RepositoryModelUnloadResponse()
@@ -210,12 +222,14 @@ class InferenceService:
         return health_pb2.HealthCheckResponse.SERVING if self.core.ready else (
             health_pb2.HealthCheckResponse.NOT_SERVING)
 
-    async def health_check(self, request: Any, context: Any) -> Any:
+    async def health_check(self, request: health_pb2.HealthCheckRequest,
+                           context: Context) -> health_pb2.HealthCheckResponse:
         if request.service not in ("", SERVICE_NAME):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service '{request.service}'")
         return health_pb2.HealthCheckResponse(status=self._health_status(request.service))
 
-    async def health_watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
+    async def health_watch(self, request: health_pb2.HealthCheckRequest,
+                           context: Context) -> AsyncIterator[health_pb2.HealthCheckResponse]:
         """Send the status now and again whenever it changes."""
         last = None
         while True:
