@@ -40,11 +40,15 @@ def read_signature(path: Path) -> tuple[list[GraphTensor], list[GraphTensor]]:
     Raises:
         ModelConfigError: the file is not a readable ONNX model or uses an unsupported type.
     """
+    shown = "/".join(path.parts[-3:])  # <model>/<version>/<file>: no server paths in answers
     try:
         stat = path.stat()
     except OSError as exc:
-        raise ModelConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    inputs, outputs = _signature(str(path), stat.st_size, stat.st_mtime_ns)
+        raise ModelConfigError(f"{shown}: cannot read ({exc.strerror})") from None
+    try:
+        inputs, outputs = _signature(str(path), stat.st_size, stat.st_mtime_ns)
+    except ModelConfigError as exc:
+        raise ModelConfigError(str(exc).replace(str(path), shown)) from None
     return list(inputs), list(outputs)
 
 
@@ -115,8 +119,13 @@ def complete(msg: Any, model_name: str, model_path: Path,
         group = msg.instance_group.add()
         group.name, group.count = f"{model_name}_0", 1
         group.kind = model_config_pb2.ModelInstanceGroup.Kind.Value("KIND_CPU")
+    if not msg.HasField("model_transaction_policy"):
+        msg.model_transaction_policy.decoupled = False
+        msg.model_transaction_policy.SetInParent()
     if not backends.reads_onnx(msg.backend):
         return msg
+    if not msg.default_model_filename:
+        msg.default_model_filename = model_path.name
     inputs, outputs = read_signature(model_path)
     if not msg.input and not msg.output and msg.max_batch_size == 0 and _all_batchable(
         inputs + outputs
@@ -170,7 +179,8 @@ def _merge(model: str, listed: Any, graph: list[GraphTensor], batching: bool, ki
 
 
 def _check(model: str, entry: Any, found: GraphTensor, batching: bool, kind: str) -> None:
-    if batching and not _batchable(found):
+    reshaped = entry.HasField("reshape")
+    if batching and not (_batchable(found) or (reshaped and found.dims[:1] == (-1,))):
         raise _not_batchable(model, kind, found)
     config_type = model_config_pb2.DataType.Name(entry.data_type)
     if entry.data_type == 0:
@@ -184,13 +194,15 @@ def _check(model: str, entry: Any, found: GraphTensor, batching: bool, kind: str
     if not entry.dims:
         entry.dims.extend(list(graph_dims) or [1])
         return
-    dims = list(entry.dims)
+    # With a reshape the graph holds the reshaped tensor: compare that with the graph.
+    dims = list(entry.reshape.shape) if reshaped else list(entry.dims)
     compatible = len(dims) == len(graph_dims) and all(
         a == -1 or b == -1 or a == b for a, b in zip(dims, graph_dims, strict=False)
     )
     scalar_ok = dims == [1] and not graph_dims
     if not (compatible or scalar_ok):
+        what = "reshape" if reshaped else "dims"
         raise ModelConfigError(
-            f"model '{model}': {kind} '{entry.name}' dims {dims} do not match the ONNX graph "
+            f"model '{model}': {kind} '{entry.name}' {what} {dims} do not match the ONNX graph "
             f"dims {list(graph_dims)}" + (" (batch dimension removed)" if batching else "")
         )

@@ -24,6 +24,15 @@ class TensorSpec:
     datatype: str
     dims: tuple[int, ...]
     optional: bool = False
+    # Triton's reshape: the shape the model itself takes or gives (without the batch dim),
+    # where ``dims`` is what clients send or receive.
+    reshape: tuple[int, ...] | None = None
+    label_filename: str = ""  # classification labels, one per line (outputs)
+
+    @property
+    def model_dims(self) -> tuple[int, ...]:
+        """The dims the model's graph has (the reshape when there is one)."""
+        return self.reshape if self.reshape is not None else self.dims
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ class Repository:
         """
         path = (self.root / check_model_name(name)).resolve()
         if path.parent != self.root or not path.is_dir():
-            raise ModelNotFound(f"model '{name}' is not in the repository {self.root}")
+            raise ModelNotFound(f"model '{name}' is not in the repository")
         versions = {
             int(p.name): p
             for p in path.iterdir()
@@ -87,8 +87,9 @@ class Repository:
         try:
             text = source.config_path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ModelConfigError(f"{source.config_path}: cannot read ({exc})") from None
-        return pbtxt.parse_text(text, str(source.config_path))
+            raise ModelConfigError(f"{source.name}/{CONFIG_FILE}: cannot read "
+                                   f"({type(exc).__name__})") from None
+        return pbtxt.parse_text(text, f"{source.name}/{CONFIG_FILE}")
 
 
 def write_model_files(root: Path, name: str, files: dict[str, bytes]) -> Path:

@@ -6,6 +6,7 @@ acts on, validating what it reads.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from google.protobuf import json_format, text_format
@@ -68,8 +69,11 @@ def to_text(msg: Any) -> str:
 
 
 def to_json(msg: Any) -> dict[str, Any]:
-    """Triton's JSON form: proto field names, 64-bit integers as numbers."""
-    data = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    """Triton's JSON form: proto field names, 64-bit integers as numbers, and every primitive
+    and repeated field printed even at its default (Triton prints zeros, false and empty lists,
+    and clients read ``max_batch_size`` and friends without defaults of their own)."""
+    data = json_format.MessageToDict(msg, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
     return _int64_as_numbers(msg.DESCRIPTOR, data)
 
 
@@ -145,9 +149,32 @@ def _tensor(model: str, t: Any, kind: str) -> TensorSpec:
             f"model '{model}': {kind} '{t.name}' has invalid dims {list(t.dims)}"
         )
     optional = bool(getattr(t, "optional", False))
-    return TensorSpec(
-        name=t.name, datatype=dt.name, dims=tuple(int(d) for d in t.dims), optional=optional
-    )
+    dims = tuple(int(d) for d in t.dims)
+    reshape = tuple(int(d) for d in t.reshape.shape) if t.HasField("reshape") else None
+    if reshape is not None:
+        _check_reshape(model, kind, t.name, dims, reshape)
+    label_file = getattr(t, "label_filename", "") or ""
+    return TensorSpec(name=t.name, datatype=dt.name, dims=dims, optional=optional,
+                      reshape=reshape, label_filename=label_file)
+
+
+def _check_reshape(model: str, kind: str, name: str, dims: tuple[int, ...],
+                   reshape: tuple[int, ...]) -> None:
+    """A reshape must hold as many elements as the dims, and leave at most one dimension
+    variable on each side (so the other follows from the element count)."""
+    where = f"model '{model}': {kind} '{name}' reshape {list(reshape)}"
+    if any(d < -1 or d == 0 for d in reshape):
+        raise ModelConfigError(f"{where} has an invalid dimension")
+    if sum(d == -1 for d in dims) > 1 or sum(d == -1 for d in reshape) > 1:
+        raise ModelConfigError(f"{where}: modelport supports at most one variable dimension "
+                               f"in dims {list(dims)} and in the reshape")
+    if (-1 in dims) != (-1 in reshape):
+        raise ModelConfigError(f"{where} and dims {list(dims)} must both be fixed or both "
+                               "have one variable dimension")
+    fixed = [math.prod(d for d in x if d != -1) for x in (dims, reshape)]
+    if -1 not in dims and fixed[0] != fixed[1]:
+        raise ModelConfigError(f"{where} holds {fixed[1]} elements but dims {list(dims)} "
+                               f"hold {fixed[0]}")
 
 
 def _unique(model: str, names: list[str], kind: str) -> None:

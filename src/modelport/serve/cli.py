@@ -37,6 +37,8 @@ def add_parser(subparsers: Any) -> None:
                    help="serve /v2/debug/memory (allocation snapshots and diffs, used by "
                    "'modelport doctor memory') and /v2/debug/models; guarded by the control "
                    "token when one is set")
+    p.add_argument("--id", default="modelport", metavar="NAME", dest="server_id",
+                   help="the server's name in server metadata (Triton's --id; default modelport)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
 
@@ -115,7 +117,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         model_cache=args.model_cache and args.cache_dir != "",
         drain_timeout_s=args.drain_timeout, log_level=args.log_level,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
-        strict_readiness=args.strict_readiness,
+        strict_readiness=args.strict_readiness, server_id=args.server_id,
         shared_thread_pool=True,  # this process is the server's alone
     )
 

@@ -49,6 +49,7 @@ class ServerConfig:
         traces_exporter / service_name: OpenTelemetry span exporter (otlp, console, none) and
             service name.
         shutdown_grace_s: how long the fronts let requests in flight finish on stop.
+        server_id: the name server metadata reports (Triton's --id).
 
     ``ServerConfig.from_env()`` fills in what the environment says (see
     ``modelport.environment``); a ``ServerConfig()`` built directly reads no environment.
@@ -80,6 +81,7 @@ class ServerConfig:
     traces_exporter: str = "none"
     service_name: str = "modelport"
     shutdown_grace_s: float = 5.0
+    server_id: str = "modelport"
 
     @classmethod
     def from_env(cls, **settings: Any) -> ServerConfig:

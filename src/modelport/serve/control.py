@@ -7,7 +7,7 @@ import binascii
 import hmac
 from typing import Any
 
-from modelport.errors import InvalidInput, PermissionDenied, RepositoryError, Unsupported
+from modelport.errors import InvalidInput, PermissionDenied, RepositoryError, Unavailable
 from modelport.serve.config import ControlMode
 from modelport.serve.manager import ModelManager, parse_config_override
 from modelport.serve.views import IndexRow
@@ -35,10 +35,11 @@ class ModelControl:
                                    "matching the server's --control-token")
 
     def _check_mode(self, action: str) -> None:
-        if self.mode != "explicit":
-            raise Unsupported(
-                f"explicit model {action} is not allowed in model control mode '{self.mode}'; "
-                "start the server with --model-control-mode explicit"
+        if self.mode != "explicit":  # Triton's words and status (503 / UNAVAILABLE)
+            raise Unavailable(
+                f"explicit model load / unload is not allowed if polling is enabled: model "
+                f"control mode is '{self.mode}'; start the server with --model-control-mode "
+                "explicit"
             )
 
     async def load(self, name: str, parameters: dict[str, Any]) -> None:

@@ -15,15 +15,18 @@ import time
 from collections.abc import Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
+import numpy as np
+
 from modelport import __version__
 from modelport.errors import BackendError, InferenceError, InvalidInput, QueueFull, RequestTimedOut
 from modelport.repository.config import ModelConfig
+from modelport.serve.classification import classify
 from modelport.serve.manager import ModelManager
 from modelport.serve.model import ModelVersion
 from modelport.serve.stats import ModelStats
 from modelport.serve.tracing import RequestTrace, Tracing
 from modelport.serve.types import InferRequest, InferResponse, OutputTensor
-from modelport.serve.validate import check
+from modelport.serve.validate import check, to_client_shape
 from modelport.serve.views import (
     ModelMetadata,
     ServerMetadata,
@@ -32,6 +35,7 @@ from modelport.serve.views import (
 )
 
 EXTENSIONS = (
+    "classification",
     "binary_tensor_data",
     "model_repository",
     "model_configuration",
@@ -120,9 +124,8 @@ class InferenceCore:
             mv.stats.record_failure(time.perf_counter_ns() - received, "CANCELED")
             raise
         mv.stats.record_success(time.perf_counter_ns() - received)
-        outputs = [OutputTensor(name, mv.config.output_datatype(name), list(arr.shape), arr)
-                   for name, arr in zip(checked.outputs, arrays, strict=True)]
-        return InferResponse(mv.name, str(mv.version), request.id, outputs)
+        return InferResponse(mv.name, str(mv.version), request.id,
+                             _outputs(mv, request, checked.outputs, arrays))
 
     # --- everything else ------------------------------------------------------------------------
 
@@ -162,6 +165,21 @@ class InferenceCore:
         return [VersionMemory(mv.name, str(mv.version), mv.rss_delta_bytes, mv.load_seconds,
                               mv.loaded_at, mv.config.instance_count)
                 for mv in self.manager.live()]
+
+
+def _outputs(mv: ModelVersion, request: InferRequest, names: tuple[str, ...],
+             arrays: list[np.ndarray]) -> list[OutputTensor]:
+    config, out = mv.config, []
+    for name, arr in zip(names, arrays, strict=True):
+        spec = config.output(name)
+        data = to_client_shape(config, spec, arr) if spec is not None else arr
+        datatype = config.output_datatype(name)
+        classes = request.classification(name)
+        if classes:
+            data = classify(name, data, classes, config.batching, mv.labels.get(name))
+            datatype = "BYTES"
+        out.append(OutputTensor(name, datatype, list(data.shape), data))
+    return out
 
 
 def _traced(trace: RequestTrace | None, span: str, fn: Any, *args: Any) -> Any:

@@ -109,8 +109,8 @@ class ModelManager:
             raise _no_versions(name, state)
         if not version:
             return state.live[max(state.live)]
-        number = int(version) if version.isascii() and version.isdigit() else None
-        live = state.live.get(number) if number is not None else None
+        number = version_number(version)
+        live = state.live.get(number)
         if live is not None:
             return live
         if number in state.failed:
@@ -211,6 +211,9 @@ class ModelManager:
                            failure: FailureReport) -> None:
         state = self._models.setdefault(name, _ModelState())
         plan = await self._plan(name, state, config_override, repository, failure)
+        if plan.build and plan.ignored:
+            log.warning("model '%s': the config sets fields modelport does not act on (they are "
+                        "kept and returned, with no effect): %s", name, ", ".join(plan.ignored))
         live, failed = dict(state.live), {}
         for version in plan.build:
             built = await self._build(name, state, plan, version, failure)
@@ -327,6 +330,22 @@ class ModelManager:
                 self._retire(version)
             state.live = {}
         await self.wait_drained()
+
+
+def version_number(version: str) -> int:
+    """A requested version string as a number, as Triton reads it.
+
+    Raises:
+        InvalidInput: it is not an integer, or it is negative.
+    """
+    text = version.strip()
+    if not (text.isascii() and text.lstrip("-").isdigit()):
+        raise InvalidInput(f"failed to get model version from specified version string "
+                           f"'{version}', version should be an integral value > 0")
+    if text.startswith("-"):
+        raise InvalidInput(f"invalid model version specified '{version}' , version should be "
+                           "an integral value > 0")
+    return int(text)
 
 
 def _no_versions(name: str, state: _ModelState) -> InferenceError:

@@ -33,6 +33,7 @@ class ModelVersion:
     fingerprint: tuple[Any, ...]
     scheduler: Scheduler
     stats: ModelStats
+    labels: dict[str, list[str]] = field(default_factory=dict)  # output -> class labels
     load_seconds: float = 0.0
     rss_delta_bytes: int = 0
     loaded_at: float = field(default_factory=time.time)
@@ -54,19 +55,43 @@ class ModelVersion:
         """
         started = time.perf_counter()
         rss_before = rss_bytes()
+        labels = await asyncio.to_thread(read_labels, config, path.parent)
         instances, warmed = await asyncio.to_thread(_create_instances, config, path, settings,
                                                     backends)
         stats = ModelStats(config.name, str(version), histograms=histograms)
         scheduler = Scheduler(config, instances, stats, proven=warmed,
                               inline_below_us=settings.inline_below_us).start()
         return cls(config=config, version=version, fingerprint=fingerprint,
-                   scheduler=scheduler, stats=stats,
+                   scheduler=scheduler, stats=stats, labels=labels,
                    load_seconds=time.perf_counter() - started,
                    rss_delta_bytes=rss_bytes() - rss_before)
 
     async def unload(self, drain_timeout_s: float = 30.0) -> None:
         """Let queued and running requests finish, then free the instances."""
         await self.scheduler.close(drain_timeout_s)
+
+
+def read_labels(config: ModelConfig, model_dir: Path) -> dict[str, list[str]]:
+    """Each output's classification labels from its ``label_filename`` (model folder).
+
+    Raises:
+        ModelLoadError: a label file is missing or is not a plain name in the model folder.
+    """
+    labels: dict[str, list[str]] = {}
+    for spec in config.outputs:
+        file = spec.label_filename
+        if not file:
+            continue
+        if Path(file).name != file or file in (".", ".."):
+            raise ModelLoadError(f"model '{config.name}': output '{spec.name}' label_filename "
+                                 f"'{file}' must be a file name in the model folder")
+        try:
+            text = (model_dir / file).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            raise ModelLoadError(f"model '{config.name}': {config.name}/{file} (labels of "
+                                 f"output '{spec.name}') cannot be read") from None
+        labels[spec.name] = text.splitlines()
+    return labels
 
 
 def _create_instances(config: ModelConfig, path: Path, settings: RuntimeSettings,
@@ -78,7 +103,7 @@ def _create_instances(config: ModelConfig, path: Path, settings: RuntimeSettings
             f"{config.name}/{path.name}/{config.default_model_filename} is missing")
     backend = get_backend(config.backend, backends)
     instances: list[Instance] = []
-    feeds = warmup_feeds(config)
+    feeds = warmup_feeds(config, path.parent)
     try:
         for index in range(config.instance_count):
             instances.append(_load_one(backend, model_file, config, index, settings))

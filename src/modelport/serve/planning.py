@@ -17,6 +17,7 @@ from modelport.errors import ModelNotFound, ModelportError, PlanFailed
 from modelport.repository.config import ModelConfig
 from modelport.repository.layout import ModelSource, Repository
 from modelport.repository.resolve import complete, select
+from modelport.repository.support import ignored_fields
 
 Fingerprint = tuple[Any, ...]
 
@@ -38,6 +39,7 @@ class LoadPlan:
     selected: tuple[int, ...]
     build: tuple[int, ...]  # new, changed, or forced by a config override
     fingerprints: Mapping[int, Fingerprint]
+    ignored: tuple[str, ...] = ()  # config fields set that modelport does not act on
 
     def stale(self, live: Mapping[int, Any]) -> list[int]:
         """Live versions the plan no longer selects."""
@@ -68,7 +70,8 @@ def plan_load(repository: Repository, name: str, override: Any,
     fingerprints = {v: source.fingerprint(v) for v in resolved.versions}
     build = tuple(v for v in resolved.versions if override is not None
                   or _changed(live.get(v), fingerprints[v], resolved.config.message))
-    return LoadPlan(source, resolved.config, tuple(resolved.versions), build, fingerprints)
+    return LoadPlan(source, resolved.config, tuple(resolved.versions), build, fingerprints,
+                    tuple(ignored_fields(resolved.config.message)))
 
 
 def _changed(current: LiveIdentity | None, fingerprint: Fingerprint, message: Any) -> bool:

@@ -76,7 +76,7 @@ class Server:
                                               cfg.drain_timeout_s, cfg.allow_metrics)
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
                    else Tracing.from_settings(cfg.traces_exporter, cfg.service_name))
-        self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness)
+        self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness, cfg.server_id)
         self.control = ModelControl(manager, cfg.model_control_mode, cfg.control_token)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(manager.shutdown)

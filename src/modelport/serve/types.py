@@ -24,10 +24,12 @@ class InputTensor:
 
 @dataclass
 class RequestedOutput:
-    """An output the client asked for; ``binary`` is None when the client did not say."""
+    """An output the client asked for; ``binary`` is None when the client did not say;
+    ``classification`` > 0 asks for that many top classes instead of the tensor."""
 
     name: str
     binary: bool | None = None
+    classification: int = 0
 
 
 @dataclass
@@ -45,6 +47,13 @@ class InferRequest:
     inputs: list[InputTensor] = field(default_factory=list)
     outputs: list[RequestedOutput] = field(default_factory=list)
     binary_output: bool = False
+
+    def classification(self, output: str) -> int:
+        """How many top classes the client asked for ``output`` (0: the tensor itself)."""
+        for requested in self.outputs:
+            if requested.name == output:
+                return requested.classification
+        return 0
 
     def wants_binary(self, output: str) -> bool:
         """Whether ``output`` goes back as binary data (HTTP; gRPC is always raw)."""

@@ -56,9 +56,8 @@ def _check_inputs(config: ModelConfig, request: InferRequest,
         _check_shape(config, spec, tensor.shape)
         if config.batching:
             batch_sizes[tensor.name] = tensor.shape[0]
-        feed[tensor.name] = (
-            _as_text(tensor.name, tensor.data) if spec.datatype == "BYTES" else tensor.data
-        )
+        data = _as_text(tensor.name, tensor.data) if spec.datatype == "BYTES" else tensor.data
+        feed[tensor.name] = to_model_shape(config, spec, data)
     missing = [s.name for s in config.inputs if s.name not in feed and not s.optional]
     if missing:
         raise InvalidInput(
@@ -127,3 +126,24 @@ def _as_text(name: str, data: np.ndarray) -> np.ndarray:
 
 def _next_power_of_two(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
+
+
+def to_model_shape(config: ModelConfig, spec: TensorSpec, data: np.ndarray) -> np.ndarray:
+    """An input as the model takes it: reshaped when the config says ``reshape``."""
+    if spec.reshape is None:
+        return data
+    batch = data.shape[:1] if config.batching else ()
+    try:
+        return data.reshape((*batch, *spec.reshape))
+    except ValueError:
+        raise InvalidInput(f"input '{spec.name}' of shape {list(data.shape)} cannot take the "
+                           f"shape {list(spec.reshape)} that model '{config.name}' reshapes it "
+                           "to") from None
+
+
+def to_client_shape(config: ModelConfig, spec: TensorSpec, data: np.ndarray) -> np.ndarray:
+    """An output as clients see it: the config's dims when it says ``reshape``."""
+    if spec.reshape is None:
+        return data
+    batch = data.shape[:1] if config.batching else ()
+    return data.reshape((*batch, *spec.dims))

@@ -49,6 +49,7 @@ model_warmup [{
 }]
 """
 WRONG_INPUT_CONFIG = 'input [{ name: "nope" data_type: TYPE_FP32 dims: [ 4 ] }]'
+WARMUP_CONFIG = BAD_WARMUP_CONFIG.replace("wrong_dims", "zeros").replace("[ 5 ]", "[ 4 ]")
 
 
 # --- model files -------------------------------------------------------------------------------
@@ -431,6 +432,7 @@ def test_failed_versions_keep_the_old_one_serving(start_server, connect, repo: P
         assert "not a readable ONNX model" in row(watch, "2")["reason"]
         assert row(watch, "1") == {"name": MODEL, "version": "1", "state": "READY"}
 
+        write_config(repo, WARMUP_CONFIG)  # warm-up runs only when configured (Triton's rule)
         place_version(repo, staging, 3, fails_when_run())
         wait_until(lambda: (row(watch, "3") or {}).get("state") == "UNAVAILABLE", "v3 failure")
         assert "indices element out of data bounds" in row(watch, "3")["reason"]

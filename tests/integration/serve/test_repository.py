@@ -146,11 +146,17 @@ def test_failed_load_answers_with_reason(start_server, repo: Path) -> None:
 
 
 def test_load_refused_outside_explicit_mode(start_server, repo: Path) -> None:
-    """In mode none, load/unload are refused with a message naming the flag to use."""
+    """In mode none, load/unload are refused as Triton refuses them (503 / UNAVAILABLE, its
+    words) with a message naming the flag to use."""
     server = start_server(repo)
     http = httpclient.InferenceServerClient(server.http_url)
-    with pytest.raises(InferenceServerException, match="--model-control-mode explicit"):
+    with pytest.raises(InferenceServerException, match="--model-control-mode explicit") as info:
         http.unload_model("plain")
+    assert info.value.status() == "503"
+    assert "explicit model load / unload is not allowed" in str(info.value)
+    with pytest.raises(InferenceServerException) as grpc_info:
+        grpcclient.InferenceServerClient(server.grpc_url).load_model("plain")
+    assert grpc_info.value.status() == "StatusCode.UNAVAILABLE"
     assert http.is_model_ready("plain")
 
 

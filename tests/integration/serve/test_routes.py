@@ -67,10 +67,16 @@ def test_http_version_routes(http: httpclient.InferenceServerClient) -> None:
 
 
 def test_http_model_config_is_tritons_json(http: httpclient.InferenceServerClient) -> None:
-    """GET .../config returns Triton's JSON: proto field names, numeric dims, TYPE_ names."""
+    """GET .../config returns Triton's JSON: proto field names, numeric dims, TYPE_ names, and
+    every primitive field even at its default (as Triton prints them)."""
     config = http.get_model_config("resnet18")
     assert config["name"] == "resnet18" and config["max_batch_size"] == 16
-    assert config["input"][0] == {"name": "input", "data_type": "TYPE_FP32", "dims": [3, 224, 224]}
+    assert config["input"][0] == {"name": "input", "data_type": "TYPE_FP32", "dims": [3, 224, 224],
+                                  "format": "FORMAT_NONE", "is_shape_tensor": False,
+                                  "allow_ragged_batch": False, "optional": False,
+                                  "is_non_linear_format_io": False}
+    assert config["default_model_filename"] == "model.onnx" and config["batch_input"] == []
+    assert config["model_transaction_policy"] == {"decoupled": False}
     assert config["dynamic_batching"]["preferred_batch_size"] == [4, 8]
     assert config["instance_group"][0]["kind"] == "KIND_CPU"
 

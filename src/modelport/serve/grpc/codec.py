@@ -13,6 +13,7 @@ import numpy as np
 
 from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
+from modelport.serve.classification import parse_count
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
 from modelport.serve.tensors import element_count, from_raw, to_raw
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
@@ -49,6 +50,10 @@ def decode_infer(msg: pb.ModelInferRequest) -> InferRequest:
         InvalidInput: raw contents do not line up with the inputs, or sizes disagree.
     """
     raw = msg.raw_input_contents
+    mixed = next((t.name for t in msg.inputs if t.HasField("contents")), None) if raw else None
+    if mixed is not None:
+        raise InvalidInput(f"contents field must not be specified when using "
+                           f"raw_input_contents for '{mixed}' for model '{msg.model_name}'")
     if raw and len(raw) != len(msg.inputs):
         raise InvalidInput(
             f"got {len(raw)} raw_input_contents for {len(msg.inputs)} inputs; send one per input"
@@ -63,8 +68,15 @@ def decode_infer(msg: pb.ModelInferRequest) -> InferRequest:
         else:
             data = _typed(tensor, datatype, shape)
         request.inputs.append(InputTensor(tensor.name, datatype, shape, data))
-    request.outputs = [RequestedOutput(o.name) for o in msg.outputs]
+    request.outputs = [_requested(o) for o in msg.outputs]
     return request
+
+
+def _requested(output: pb.ModelInferRequest.InferRequestedOutputTensor) -> RequestedOutput:
+    params = parameters(output.parameters)
+    classes = parse_count(output.name, params["classification"]) if (
+        "classification" in params) else 0
+    return RequestedOutput(output.name, None, classes)
 
 
 def _typed(tensor: pb.ModelInferRequest.InferInputTensor, datatype: str, shape: list[int],

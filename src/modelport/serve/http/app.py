@@ -112,7 +112,7 @@ async def _send(send: Send, reply: Reply, accept_encoding: str) -> None:
     headers = [(b"content-type", reply.content_type.encode())]
     if reply.header_length is not None:
         headers.append((b"inference-header-content-length", str(reply.header_length).encode()))
-    encoding = _pick_encoding(accept_encoding) if len(body) > 0 else None
+    encoding = _pick_encoding(accept_encoding) if body and reply.compressible else None
     if encoding == "gzip":
         body = gzip.compress(body, compresslevel=1)
     elif encoding == "deflate":

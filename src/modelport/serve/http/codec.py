@@ -11,6 +11,7 @@ import orjson
 from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig
+from modelport.serve.classification import parse_count
 from modelport.serve.tensors import element_count, from_raw, split_bytes, to_raw
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
 
@@ -178,8 +179,11 @@ def _json_text(value: Any) -> str:
 def _decode_output(item: Any) -> RequestedOutput:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise InvalidInput("each entry of 'outputs' must be an object with a 'name'")
-    binary = _dict_field(item, "parameters").get("binary_data")
-    return RequestedOutput(item["name"], None if binary is None else bool(binary))
+    params = _dict_field(item, "parameters")
+    binary = params.get("binary_data")
+    classes = parse_count(item["name"], params["classification"]) if (
+        "classification" in params) else 0
+    return RequestedOutput(item["name"], None if binary is None else bool(binary), classes)
 
 
 def encode_infer(response: InferResponse, request: InferRequest) -> tuple[bytes, int | None]:

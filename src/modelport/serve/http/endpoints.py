@@ -55,8 +55,8 @@ class HttpInfer:
         """JSON, or JSON followed by binary outputs."""
         body, length = codec.encode_infer(response, request)
         if length is None:
-            return Reply(200, body)
-        return Reply(200, body, "application/octet-stream", length)
+            return Reply(200, body, compressible=True)
+        return Reply(200, body, "application/octet-stream", length, compressible=True)
 
 
 def _header_length(raw: str | None) -> int | None:

@@ -26,12 +26,15 @@ class Request:
 
 @dataclass
 class Reply:
-    """An endpoint's answer; ``header_length`` is set when binary tensors follow the JSON."""
+    """An endpoint's answer; ``header_length`` is set when binary tensors follow the JSON;
+    ``compressible``: the client's Accept-Encoding may compress it (infer responses only, as
+    in Triton)."""
 
     status: int
     body: bytes = b""
     content_type: str = "application/json"
     header_length: int | None = None
+    compressible: bool = False
 
 
 Params = dict[str, str]
