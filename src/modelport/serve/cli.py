@@ -56,6 +56,10 @@ def _network_arguments(net: Any) -> None:
                      "(default 8002; -1 disables it)")
     net.add_argument("--max-request-size", type=int, default=64 * 1024 * 1024, metavar="BYTES",
                      help="largest request body accepted, after decompression (default 64 MiB)")
+    net.add_argument("--allow-client-shm", type=_boolean, default=False, metavar="BOOL",
+                     help="let clients register system shared memory regions for inputs and "
+                     "outputs (Triton's flag; default false: a client picks which of the "
+                     "server's shared memory objects to read and write)")
     net.add_argument("--allow-metrics", type=_boolean, default=True, metavar="BOOL",
                      help="serve /metrics and keep latency histograms (default true)")
 
@@ -118,6 +122,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         drain_timeout_s=args.drain_timeout, log_level=args.log_level,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
         strict_readiness=args.strict_readiness, server_id=args.server_id,
+        allow_client_shm=args.allow_client_shm,
         shared_thread_pool=True,  # this process is the server's alone
     )
 

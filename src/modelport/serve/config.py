@@ -50,6 +50,8 @@ class ServerConfig:
             service name.
         shutdown_grace_s: how long the fronts let requests in flight finish on stop.
         server_id: the name server metadata reports (Triton's --id).
+        allow_client_shm: let clients register system shared memory regions (Triton's
+            --allow-client-shm, off by default).
 
     ``ServerConfig.from_env()`` fills in what the environment says (see
     ``modelport.environment``); a ``ServerConfig()`` built directly reads no environment.
@@ -82,6 +84,7 @@ class ServerConfig:
     service_name: str = "modelport"
     shutdown_grace_s: float = 5.0
     server_id: str = "modelport"
+    allow_client_shm: bool = False
 
     @classmethod
     def from_env(cls, **settings: Any) -> ServerConfig:

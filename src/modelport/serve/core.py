@@ -18,14 +18,19 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from modelport import __version__
+from modelport.datatypes import by_name
 from modelport.errors import BackendError, InferenceError, InvalidInput, QueueFull, RequestTimedOut
 from modelport.repository.config import ModelConfig
 from modelport.serve.classification import classify
 from modelport.serve.manager import ModelManager
 from modelport.serve.model import ModelVersion
+from modelport.serve.shm import Held, SharedMemory
+from modelport.serve.shm import read as shm_read
+from modelport.serve.shm import write as shm_write
 from modelport.serve.stats import ModelStats
+from modelport.serve.tensors import element_count, from_raw, to_raw
 from modelport.serve.tracing import RequestTrace, Tracing
-from modelport.serve.types import InferRequest, InferResponse, OutputTensor
+from modelport.serve.types import InferRequest, InferResponse, InputTensor, OutputTensor
 from modelport.serve.validate import check, to_client_shape
 from modelport.serve.views import (
     ModelMetadata,
@@ -42,6 +47,7 @@ EXTENSIONS = (
     "schedule_policy",
     "statistics",
     "parameters",
+    "system_shared_memory",
 )
 T_co = TypeVar("T_co", covariant=True)
 T = TypeVar("T")
@@ -75,8 +81,10 @@ class InferenceCore:
     """What a request needs from the server, whichever protocol carried it."""
 
     def __init__(self, manager: ModelManager, tracing: Tracing | None = None,
-                 strict_readiness: bool = True, server_name: str = "modelport") -> None:
+                 strict_readiness: bool = True, server_name: str = "modelport",
+                 shm: SharedMemory | None = None) -> None:
         self.manager = manager
+        self.shm = shm or SharedMemory(allowed=False)
         self.started = False  # set once the initial loads are done; cleared on shutdown
         self.strict_readiness = strict_readiness
         self.tracing = tracing or Tracing(None)
@@ -99,15 +107,20 @@ class InferenceCore:
         received = time.perf_counter_ns()
         trace = (self.tracing.start_request(call.trace_carrier(), call.protocol)
                  if self.tracing.enabled else None)
+        held = Held(self.shm)
         try:
             mv = self.manager.get(call.model, call.version)
             request = _traced(trace, "decode", call.decode, mv.config)
+            _attach_shm(held, request, mv.name)
             response = await self._run(mv, request, received, trace)
+            _deliver_shm(held, response)
             encoded: T = _traced(trace, "encode", call.encode, response, request)
         except Exception as exc:
             if trace is not None:
                 trace.finish(call.model, call.version, str(exc))
             raise
+        finally:
+            held.release()
         if trace is not None:
             trace.finish(response.model_name, response.model_version)
         return encoded
@@ -165,6 +178,36 @@ class InferenceCore:
         return [VersionMemory(mv.name, str(mv.version), mv.rss_delta_bytes, mv.load_seconds,
                               mv.loaded_at, mv.config.instance_count)
                 for mv in self.manager.live()]
+
+
+def _attach_shm(held: Held, request: InferRequest, model: str) -> None:
+    """Read shared-memory inputs into the request; hold output regions until answered."""
+    for tensor in request.inputs:
+        if tensor.shm is not None:
+            region = held.take("input", tensor.name, tensor.shm)
+            tensor.data = _shm_tensor(tensor, model, shm_read(region, tensor.shm))
+    for output in request.outputs:
+        if output.shm is not None:
+            held.take("output", output.name, output.shm)
+
+
+def _shm_tensor(tensor: InputTensor, model: str, raw: bytes) -> np.ndarray:
+    if tensor.datatype != "BYTES":
+        expected = element_count(tensor.shape) * by_name(tensor.datatype).numpy.itemsize
+        if len(raw) != expected:
+            raise InvalidInput(f"input byte size mismatch for input '{tensor.name}' for model "
+                               f"'{model}'. Expected {expected}, got {len(raw)}")
+    return from_raw(tensor.name, tensor.datatype, tensor.shape, raw)
+
+
+def _deliver_shm(held: Held, response: InferResponse) -> None:
+    """Write outputs the client placed in shared memory into their regions."""
+    for out in response.outputs:
+        place = held.output(out.name)
+        if place is not None:
+            region, ref = place
+            shm_write(region, ref, to_raw(out.datatype, out.data), out.name)
+            out.in_shm = True
 
 
 def _outputs(mv: ModelVersion, request: InferRequest, names: tuple[str, ...],

@@ -25,6 +25,7 @@ from modelport.serve.core import InferenceCore
 from modelport.serve.fronts import Front, GrpcFront, HttpFront
 from modelport.serve.manager import ModelManager
 from modelport.serve.poller import RepositoryPoller
+from modelport.serve.shm import SharedMemory
 from modelport.serve.tracing import Tracing
 
 log = logging.getLogger("modelport.serve")
@@ -76,9 +77,11 @@ class Server:
                                               cfg.drain_timeout_s, cfg.allow_metrics)
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
                    else Tracing.from_settings(cfg.traces_exporter, cfg.service_name))
-        self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness, cfg.server_id)
+        self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness, cfg.server_id,
+                                         SharedMemory(cfg.allow_client_shm))
         self.control = ModelControl(manager, cfg.model_control_mode, cfg.control_token)
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(core.shm.close)
             stack.push_async_callback(manager.shutdown)
             for front in self._fronts():
                 self.ports[front.name] = await front.start()
@@ -99,10 +102,12 @@ class Server:
         from modelport.serve.http.app import HttpApp
         from modelport.serve.http.endpoints import OipEndpoints, debug_routes
         from modelport.serve.http.routing import Router
+        from modelport.serve.http.shm_routes import shm_routes
         from modelport.serve.memdebug import MemoryDebugger
 
         assert self.core is not None and self.control is not None, "start() the server first"
-        routes = [*OipEndpoints(self.core, self.control).routes(), *self._metrics_routes()]
+        routes = [*OipEndpoints(self.core, self.control).routes(), *shm_routes(self.core.shm),
+                  *self._metrics_routes()]
         if self.config.debug_endpoints:
             routes += debug_routes(self.core, self.control, MemoryDebugger())
         return HttpApp(Router(routes), self.config.max_request_bytes)

@@ -11,15 +11,19 @@ from typing import Any
 
 import numpy as np
 
+from modelport.serve.shm import ShmRef
+
 
 @dataclass
 class InputTensor:
-    """A decoded input: ``data`` already has ``shape`` and the datatype's numpy dtype."""
+    """A decoded input: ``data`` already has ``shape`` and the datatype's numpy dtype; an input
+    sent through shared memory has ``shm`` set and its data is read by the core."""
 
     name: str
     datatype: str
     shape: list[int]
     data: np.ndarray
+    shm: ShmRef | None = None
 
 
 @dataclass
@@ -30,6 +34,7 @@ class RequestedOutput:
     name: str
     binary: bool | None = None
     classification: int = 0
+    shm: ShmRef | None = None  # write the output into this shared memory region
 
 
 @dataclass
@@ -55,6 +60,13 @@ class InferRequest:
                 return requested.classification
         return 0
 
+    def output_shm(self, output: str) -> ShmRef | None:
+        """The shared memory region ``output`` goes to, if the client named one."""
+        for requested in self.outputs:
+            if requested.name == output:
+                return requested.shm
+        return None
+
     def wants_binary(self, output: str) -> bool:
         """Whether ``output`` goes back as binary data (HTTP; gRPC is always raw)."""
         for requested in self.outputs:
@@ -65,12 +77,13 @@ class InferRequest:
 
 @dataclass
 class OutputTensor:
-    """One computed output."""
+    """One computed output (``in_shm``: its data went to a shared memory region)."""
 
     name: str
     datatype: str
     shape: list[int]
     data: np.ndarray
+    in_shm: bool = False
 
 
 @dataclass

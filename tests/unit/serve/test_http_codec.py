@@ -129,7 +129,7 @@ def test_output_binary_unset_without_any_choice() -> None:
         (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1], "data": [1]}]}',
          "non-negative integers"),
         (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2]}]}',
-         "neither 'data' nor binary_data_size"),
+         "Input must set only one of the following fields"),
         (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2], "data": [1]}]}',
          "got 1 elements of data but shape [2] needs 2"),
         (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": ["a"]}]}',

@@ -15,6 +15,7 @@ from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
 from modelport.serve.classification import parse_count
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
+from modelport.serve.shm import parse_ref
 from modelport.serve.tensors import element_count, from_raw, to_raw
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
 
@@ -54,20 +55,23 @@ def decode_infer(msg: pb.ModelInferRequest) -> InferRequest:
     if mixed is not None:
         raise InvalidInput(f"contents field must not be specified when using "
                            f"raw_input_contents for '{mixed}' for model '{msg.model_name}'")
-    if raw and len(raw) != len(msg.inputs):
-        raise InvalidInput(
-            f"got {len(raw)} raw_input_contents for {len(msg.inputs)} inputs; send one per input"
-        )
+    refs = [parse_ref(t.name, parameters(t.parameters)) for t in msg.inputs]
+    wanting_raw = sum(ref is None for ref in refs)
+    if raw and len(raw) != wanting_raw:
+        raise InvalidInput(f"got {len(raw)} raw_input_contents for {wanting_raw} inputs not in "
+                           "shared memory; send one per input")
     request = InferRequest(msg.model_name, msg.model_version, msg.id, parameters(msg.parameters))
-    for i, tensor in enumerate(msg.inputs):
-        shape = list(tensor.shape)
-        datatype = tensor.datatype
+    contents = iter(raw)
+    for tensor, ref in zip(msg.inputs, refs, strict=True):
+        shape, datatype = list(tensor.shape), tensor.datatype
         by_name(datatype)
-        if raw:
-            data = from_raw(tensor.name, datatype, shape, raw[i])
+        if ref is not None:
+            data = np.empty(0)
+        elif raw:
+            data = from_raw(tensor.name, datatype, shape, next(contents))
         else:
             data = _typed(tensor, datatype, shape)
-        request.inputs.append(InputTensor(tensor.name, datatype, shape, data))
+        request.inputs.append(InputTensor(tensor.name, datatype, shape, data, ref))
     request.outputs = [_requested(o) for o in msg.outputs]
     return request
 
@@ -76,7 +80,11 @@ def _requested(output: pb.ModelInferRequest.InferRequestedOutputTensor) -> Reque
     params = parameters(output.parameters)
     classes = parse_count(output.name, params["classification"]) if (
         "classification" in params) else 0
-    return RequestedOutput(output.name, None, classes)
+    ref = parse_ref(output.name, params)
+    if ref is not None and classes:
+        raise InvalidInput(f"output '{output.name}': output can't set both "
+                           "'shared_memory_region' and 'classification'")
+    return RequestedOutput(output.name, None, classes, ref)
 
 
 def _typed(tensor: pb.ModelInferRequest.InferInputTensor, datatype: str, shape: list[int],
@@ -103,5 +111,6 @@ def encode_infer(response: InferResponse) -> pb.ModelInferResponse:
                                 model_version=response.model_version, id=response.id)
     for out in response.outputs:
         msg.outputs.add(name=out.name, datatype=out.datatype, shape=out.shape)
-        msg.raw_output_contents.append(to_raw(out.datatype, out.data))
+        # one entry per output, empty for one written to shared memory (as Triton does)
+        msg.raw_output_contents.append(b"" if out.in_shm else to_raw(out.datatype, out.data))
     return msg

@@ -9,34 +9,24 @@ from typing import Any
 
 import grpc
 
-from modelport.errors import InferenceError, ModelNotReady, PayloadTooLarge
+from modelport.errors import InferenceError, InvalidInput, ModelNotReady, PayloadTooLarge
 from modelport.repository.config import ModelConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.grpc import answers, codec
 from modelport.serve.grpc.proto import HEALTH_SERVICE_NAME, SERVICE_NAME, health_pb2
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
+from modelport.serve.http.shm_routes import CUDA_REFUSAL
 from modelport.serve.types import InferRequest, InferResponse
 
 log = logging.getLogger("modelport.grpc")
 Context = Any  # grpc.aio.ServicerContext (grpc ships no type hints)
 
 _UNIMPLEMENTED = {
-    "SystemSharedMemoryStatus": (pb.SystemSharedMemoryStatusRequest,
-                                 pb.SystemSharedMemoryStatusResponse),
-    "SystemSharedMemoryRegister": (pb.SystemSharedMemoryRegisterRequest,
-                                   pb.SystemSharedMemoryRegisterResponse),
-    "SystemSharedMemoryUnregister": (pb.SystemSharedMemoryUnregisterRequest,
-                                     pb.SystemSharedMemoryUnregisterResponse),
-    "CudaSharedMemoryStatus": (pb.CudaSharedMemoryStatusRequest,
-                               pb.CudaSharedMemoryStatusResponse),
-    "CudaSharedMemoryRegister": (pb.CudaSharedMemoryRegisterRequest,
-                                 pb.CudaSharedMemoryRegisterResponse),
-    "CudaSharedMemoryUnregister": (pb.CudaSharedMemoryUnregisterRequest,
-                                   pb.CudaSharedMemoryUnregisterResponse),
     "TraceSetting": (pb.TraceSettingRequest, pb.TraceSettingResponse),
     "LogSettings": (pb.LogSettingsRequest, pb.LogSettingsResponse),
 }
+_CUDA = ("CudaSharedMemoryStatus", "CudaSharedMemoryRegister", "CudaSharedMemoryUnregister")
 
 
 class _TooLarge:
@@ -114,7 +104,7 @@ class InferenceService:
 
     def handlers(self) -> list[Any]:
         """Generic handlers to register on a grpc.aio server."""
-        unary = [
+        unary: list[tuple[str, Callable[..., Awaitable[Any]], str, int]] = [
             ("ServerLive", self.server_live, "ServerLive", 0),
             ("ServerReady", self.server_ready, "ServerReady", 0),
             ("ModelReady", self.model_ready, "ModelReady", 0),
@@ -126,6 +116,10 @@ class InferenceService:
             ("RepositoryIndex", self.repository_index, "RepositoryIndex", 0),
             ("RepositoryModelLoad", self.repository_load, "RepositoryModelLoad", self.limit),
             ("RepositoryModelUnload", self.repository_unload, "RepositoryModelUnload", 0),
+            ("SystemSharedMemoryStatus", self.shm_status, "SystemSharedMemoryStatus", 0),
+            ("SystemSharedMemoryRegister", self.shm_register, "SystemSharedMemoryRegister", 0),
+            ("SystemSharedMemoryUnregister", self.shm_unregister, "SystemSharedMemoryUnregister",
+             0),
         ]
         table = {name: _unary(fn, getattr(pb, f"{kind}Request"), getattr(pb, f"{kind}Response"),
                               limit or 2**31 - 1)
@@ -136,6 +130,9 @@ class InferenceService:
             response_serializer=pb.ModelStreamInferResponse.SerializeToString)
         for name, (req, resp) in _UNIMPLEMENTED.items():
             table[name] = _unary(self._unimplemented(name), req, resp)
+        for name in _CUDA:
+            table[name] = _unary(self._no_cuda, getattr(pb, f"{name}Request"),
+                                 getattr(pb, f"{name}Response"))
         health = {
             "Check": _unary(self.health_check, health_pb2.HealthCheckRequest,
                             health_pb2.HealthCheckResponse),
@@ -215,6 +212,29 @@ class InferenceService:
         self.control.authorize(_metadata(context, "authorization"))
         await self.control.unload(request.model_name, {})
         return pb.RepositoryModelUnloadResponse()
+
+    async def shm_status(self, request: pb.SystemSharedMemoryStatusRequest,
+                         context: Context) -> pb.SystemSharedMemoryStatusResponse:
+        response = pb.SystemSharedMemoryStatusResponse()
+        for row in self.core.shm.status(request.name):
+            region = response.regions[row.name]
+            region.name, region.key = row.name, row.key
+            region.offset, region.byte_size = row.offset, row.byte_size
+        return response
+
+    async def shm_register(self, request: pb.SystemSharedMemoryRegisterRequest,
+                           context: Context) -> pb.SystemSharedMemoryRegisterResponse:
+        self.core.shm.register(request.name, request.key, request.offset, request.byte_size)
+        return pb.SystemSharedMemoryRegisterResponse()
+
+    async def shm_unregister(self, request: pb.SystemSharedMemoryUnregisterRequest,
+                             context: Context) -> pb.SystemSharedMemoryUnregisterResponse:
+        self.core.shm.unregister(request.name)
+        return pb.SystemSharedMemoryUnregisterResponse()
+
+    @staticmethod
+    async def _no_cuda(request: Any, context: Context) -> Any:
+        raise InvalidInput(CUDA_REFUSAL)
 
     def _health_status(self, service: str) -> Any:
         if service not in ("", SERVICE_NAME):

@@ -12,6 +12,7 @@ from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig
 from modelport.serve.classification import parse_count
+from modelport.serve.shm import parse_ref
 from modelport.serve.tensors import element_count, from_raw, split_bytes, to_raw
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
 
@@ -121,21 +122,37 @@ def _decode_input(item: Any, view: memoryview, offset: int) -> tuple[InputTensor
         raise InvalidInput(f"input '{name}' has no 'shape' list")
     element_count(shape)
     params = _dict_field(item, "parameters")
+    _one_source(name, "data" in item, params)
+    ref = parse_ref(name, params)
+    if ref is not None:
+        return InputTensor(name, datatype, shape, _NO_DATA, ref), offset
     size = params.get("binary_data_size")
-    if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise InvalidInput(f"input '{name}': binary_data_size must be a non-negative integer")
-        if offset + size > len(view):
-            raise InvalidInput(
-                f"input '{name}': binary_data_size {size} runs past the end of the body "
-                f"({len(view) - offset} bytes left)"
-            )
-        data = from_raw(name, datatype, shape, view[offset:offset + size])
-        return InputTensor(name, datatype, shape, data), offset + size
-    if "data" not in item:
-        raise InvalidInput(f"input '{name}' has neither 'data' nor binary_data_size")
-    return InputTensor(name, datatype, shape,
-                       _from_json(name, datatype, shape, item["data"])), offset
+    if size is None:
+        return InputTensor(name, datatype, shape,
+                           _from_json(name, datatype, shape, item["data"])), offset
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidInput(f"input '{name}': binary_data_size must be a non-negative integer")
+    if offset + size > len(view):
+        raise InvalidInput(f"input '{name}': binary_data_size {size} runs past the end of the "
+                           f"body ({len(view) - offset} bytes left)")
+    data = from_raw(name, datatype, shape, view[offset:offset + size])
+    return InputTensor(name, datatype, shape, data), offset + size
+
+
+_NO_DATA = np.empty(0)  # stands for data the core reads from shared memory
+
+
+def _one_source(name: str, has_data: bool, params: dict[str, Any]) -> None:
+    """Triton's rule: an input's data comes from exactly one place."""
+    sources = [label for label, present in (("'data'", has_data),
+                                            ("'binary_data_size'", "binary_data_size" in params),
+                                            ("'shared_memory_region'",
+                                             "shared_memory_region" in params)) if present]
+    if len(sources) != 1:
+        found = f"set {' '.join(sources)}" if sources else "no field is set"
+        raise InvalidInput(f"input '{name}': Input must set only one of the following fields: "
+                           "'data', 'binary_data_size' in 'parameters', 'shared_memory_region' "
+                           f"in 'parameters'. But {found}")
 
 
 def _from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarray:
@@ -179,11 +196,16 @@ def _json_text(value: Any) -> str:
 def _decode_output(item: Any) -> RequestedOutput:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise InvalidInput("each entry of 'outputs' must be an object with a 'name'")
+    name = item["name"]
     params = _dict_field(item, "parameters")
     binary = params.get("binary_data")
-    classes = parse_count(item["name"], params["classification"]) if (
-        "classification" in params) else 0
-    return RequestedOutput(item["name"], None if binary is None else bool(binary), classes)
+    classes = parse_count(name, params["classification"]) if "classification" in params else 0
+    ref = parse_ref(name, params)
+    if ref is not None and (classes or binary):
+        other = "'classification'" if classes else "'binary_data'"
+        raise InvalidInput(f"output '{name}': Output can't set both 'shared_memory_region' and "
+                           f"{other}")
+    return RequestedOutput(name, None if binary is None else bool(binary), classes, ref)
 
 
 def encode_infer(response: InferResponse, request: InferRequest) -> tuple[bytes, int | None]:
@@ -192,7 +214,9 @@ def encode_infer(response: InferResponse, request: InferRequest) -> tuple[bytes,
     blobs: list[bytes] = []
     for out in response.outputs:
         entry: dict[str, Any] = {"name": out.name, "datatype": out.datatype, "shape": out.shape}
-        if request.wants_binary(out.name):
+        if out.in_shm:
+            pass  # the data went to the client's shared memory region
+        elif request.wants_binary(out.name):
             raw = to_raw(out.datatype, out.data)
             entry["parameters"] = {"binary_data_size": len(raw)}
             blobs.append(raw)
