@@ -162,12 +162,15 @@ def test_grpc_repository_index_and_statistics(grpc: grpcclient.InferenceServerCl
 
 def test_grpc_unsupported_rpcs_answer_unimplemented(grpc: grpcclient.InferenceServerClient,
                                                     ) -> None:
-    """Shared-memory, trace and log RPCs answer UNIMPLEMENTED, and the server keeps serving."""
-    for call in (grpc.get_system_shared_memory_status, grpc.get_cuda_shared_memory_status,
-                 grpc.get_trace_settings, grpc.get_log_settings):
+    """Trace and log RPCs answer UNIMPLEMENTED, CUDA shared memory INVALID_ARGUMENT (no GPU),
+    and the server keeps serving."""
+    for call in (grpc.get_trace_settings, grpc.get_log_settings):
         with pytest.raises(InferenceServerException) as info:
             call()
         assert info.value.status() == "StatusCode.UNIMPLEMENTED"
+    with pytest.raises(InferenceServerException, match="no GPU") as cuda:
+        grpc.get_cuda_shared_memory_status()
+    assert cuda.value.status() == "StatusCode.INVALID_ARGUMENT"
     assert grpc.is_server_ready()
 
 

@@ -144,10 +144,10 @@ _NO_DATA = np.empty(0)  # stands for data the core reads from shared memory
 
 def _one_source(name: str, has_data: bool, params: dict[str, Any]) -> None:
     """Triton's rule: an input's data comes from exactly one place."""
-    sources = [label for label, present in (("'data'", has_data),
-                                            ("'binary_data_size'", "binary_data_size" in params),
-                                            ("'shared_memory_region'",
-                                             "shared_memory_region" in params)) if present]
+    sources = [label for label, present in (
+        ("'data'", has_data),
+        ("'binary_data_size'", params.get("binary_data_size") is not None),
+        ("'shared_memory_region'", params.get("shared_memory_region") is not None)) if present]
     if len(sources) != 1:
         found = f"set {' '.join(sources)}" if sources else "no field is set"
         raise InvalidInput(f"input '{name}': Input must set only one of the following fields: "
