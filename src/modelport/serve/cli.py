@@ -37,6 +37,10 @@ def add_parser(subparsers: Any) -> None:
                    help="serve /v2/debug/memory (allocation snapshots and diffs, used by "
                    "'modelport doctor memory') and /v2/debug/models; guarded by the control "
                    "token when one is set")
+    p.add_argument("--trace-config", action="append", default=[], metavar="KEY=VALUE",
+                   help="initial trace settings (Triton's flag): level=TIMESTAMPS|OFF, rate=N "
+                   "(trace one request in N), count=N (-1: no limit); spans go to the "
+                   "OTEL_TRACES_EXPORTER exporter; change them live with /v2/trace/setting")
     p.add_argument("--id", default="modelport", metavar="NAME", dest="server_id",
                    help="the server's name in server metadata (Triton's --id; default modelport)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -94,6 +98,20 @@ def _runtime_arguments(runtime: Any) -> None:
                          "(default on; resnet18 builds in ~3 ms instead of ~180 ms)")
 
 
+def _pairs(items: list[str]) -> dict[str, str]:
+    """KEY=VALUE flags as a mapping (Triton's --trace-config form)."""
+    from modelport.errors import ConfigError
+
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("level", "rate", "count", "mode"):
+            raise ConfigError(f"--trace-config {item!r}: expected level=..., rate=..., count=... "
+                              "or mode=opentelemetry")
+        pairs[key] = value
+    return pairs
+
+
 def _boolean(text: str) -> bool:
     """Triton-style boolean flag values."""
     value = text.strip().lower()
@@ -122,7 +140,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         drain_timeout_s=args.drain_timeout, log_level=args.log_level,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
         strict_readiness=args.strict_readiness, server_id=args.server_id,
-        allow_client_shm=args.allow_client_shm,
+        allow_client_shm=args.allow_client_shm, trace_config=_pairs(args.trace_config),
         shared_thread_pool=True,  # this process is the server's alone
     )
 

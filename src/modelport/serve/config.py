@@ -52,6 +52,7 @@ class ServerConfig:
         server_id: the name server metadata reports (Triton's --id).
         allow_client_shm: let clients register system shared memory regions (Triton's
             --allow-client-shm, off by default).
+        trace_config: initial trace settings, Triton's --trace-config keys (level, rate, count).
 
     ``ServerConfig.from_env()`` fills in what the environment says (see
     ``modelport.environment``); a ``ServerConfig()`` built directly reads no environment.
@@ -85,6 +86,7 @@ class ServerConfig:
     shutdown_grace_s: float = 5.0
     server_id: str = "modelport"
     allow_client_shm: bool = False
+    trace_config: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, **settings: Any) -> ServerConfig:

@@ -22,6 +22,7 @@ from modelport.datatypes import by_name
 from modelport.errors import BackendError, InferenceError, InvalidInput, QueueFull, RequestTimedOut
 from modelport.repository.config import ModelConfig
 from modelport.serve.classification import classify
+from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
 from modelport.serve.model import ModelVersion
 from modelport.serve.shm import Held, SharedMemory
@@ -48,6 +49,8 @@ EXTENSIONS = (
     "statistics",
     "parameters",
     "system_shared_memory",
+    "trace",
+    "logging",
 )
 T_co = TypeVar("T_co", covariant=True)
 T = TypeVar("T")
@@ -82,9 +85,10 @@ class InferenceCore:
 
     def __init__(self, manager: ModelManager, tracing: Tracing | None = None,
                  strict_readiness: bool = True, server_name: str = "modelport",
-                 shm: SharedMemory | None = None) -> None:
+                 shm: SharedMemory | None = None, logs: LogSettings | None = None) -> None:
         self.manager = manager
         self.shm = shm or SharedMemory(allowed=False)
+        self.logs = logs  # the logging extension (the server's; None: not offered)
         self.started = False  # set once the initial loads are done; cleared on shutdown
         self.strict_readiness = strict_readiness
         self.tracing = tracing or Tracing(None)
@@ -105,7 +109,7 @@ class InferenceCore:
             InferenceError: any failure, already mapped to a status by its class.
         """
         received = time.perf_counter_ns()
-        trace = (self.tracing.start_request(call.trace_carrier(), call.protocol)
+        trace = (self.tracing.start_request(call.trace_carrier(), call.protocol, call.model)
                  if self.tracing.enabled else None)
         held = Held(self.shm)
         try:

@@ -23,6 +23,7 @@ from modelport.serve.config import ServerConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.fronts import Front, GrpcFront, HttpFront
+from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
 from modelport.serve.poller import RepositoryPoller
 from modelport.serve.shm import SharedMemory
@@ -76,11 +77,14 @@ class Server:
                                               BackendCatalog(cfg.extra_backends),
                                               cfg.drain_timeout_s, cfg.allow_metrics)
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
-                   else Tracing.from_settings(cfg.traces_exporter, cfg.service_name))
+                   else Tracing.from_settings(cfg.traces_exporter, cfg.service_name,
+                                              cfg.trace_config))
+        logs = LogSettings()
         self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness, cfg.server_id,
-                                         SharedMemory(cfg.allow_client_shm))
+                                         SharedMemory(cfg.allow_client_shm), logs)
         self.control = ModelControl(manager, cfg.model_control_mode, cfg.control_token)
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(logs.close)
             stack.callback(core.shm.close)
             stack.push_async_callback(manager.shutdown)
             for front in self._fronts():
@@ -102,12 +106,13 @@ class Server:
         from modelport.serve.http.app import HttpApp
         from modelport.serve.http.endpoints import OipEndpoints, debug_routes
         from modelport.serve.http.routing import Router
+        from modelport.serve.http.settings_routes import settings_routes
         from modelport.serve.http.shm_routes import shm_routes
         from modelport.serve.memdebug import MemoryDebugger
 
         assert self.core is not None and self.control is not None, "start() the server first"
         routes = [*OipEndpoints(self.core, self.control).routes(), *shm_routes(self.core.shm),
-                  *self._metrics_routes()]
+                  *settings_routes(self.core), *self._metrics_routes()]
         if self.config.debug_endpoints:
             routes += debug_routes(self.core, self.control, MemoryDebugger())
         return HttpApp(Router(routes), self.config.max_request_bytes)

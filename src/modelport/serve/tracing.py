@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelport.errors import MissingExtra
+from modelport.serve.tracesettings import TraceSetting, TraceSettings
 
 log = logging.getLogger("modelport.tracing")
 
@@ -45,14 +46,19 @@ class RequestTrace:
 class Tracing:
     """Creates spans, or nothing at all when tracing is off."""
 
-    def __init__(self, provider: Any = None) -> None:
+    def __init__(self, provider: Any = None, settings: TraceSettings | None = None) -> None:
         self.enabled = provider is not None
         self._tracer: Any = None
         if provider is not None:
             self._tracer = provider.get_tracer("modelport")
+        # Sampling (Triton's trace extension): every request when an exporter is configured,
+        # until the trace settings say otherwise.
+        self.settings = settings or TraceSettings(
+            TraceSetting(level=("TIMESTAMPS",) if self.enabled else ("OFF",)))
 
     @classmethod
-    def from_settings(cls, exporter_name: str, service: str = "modelport") -> Tracing:
+    def from_settings(cls, exporter_name: str, service: str = "modelport",
+                      trace_config: dict[str, str] | None = None) -> Tracing:
         """Tracing with span exporter ``exporter_name`` (``otlp``, ``console`` or ``none``, as
         OTEL_TRACES_EXPORTER says; the OTLP exporter reads its endpoint from OTEL_* itself).
 
@@ -61,34 +67,19 @@ class Tracing:
         """
         if exporter_name in ("", "none"):
             return cls(None)
-        try:
-            from opentelemetry.sdk.resources import Resource
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-        except ImportError:
-            raise MissingExtra("opentelemetry-sdk", "otlp", "tracing") from None
-        if exporter_name == "console":
-            exporter: Any = ConsoleSpanExporter()
-        elif exporter_name == "otlp":
-            try:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-                    OTLPSpanExporter,
-                )
-            except ImportError:
-                raise MissingExtra("opentelemetry-exporter-otlp-proto-http", "otlp",
-                                   "the OTLP exporter") from None
-            exporter = OTLPSpanExporter()
-        else:
-            raise MissingExtra(f"a span exporter named '{exporter_name}'", "otlp",
-                               "OTEL_TRACES_EXPORTER (use otlp, console or none)")
-        provider = TracerProvider(resource=Resource.create({"service.name": service}))
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-        log.info("tracing on: exporter %s", exporter_name)
-        return cls(provider)
+        provider = _provider(exporter_name, service)
+        tracing = cls(provider)
+        if trace_config:
+            tracing.settings.update("", {f"trace_{k}": v.split(",")
+                                         for k, v in trace_config.items() if k != "mode"})
+        return tracing
 
-    def start_request(self, carrier: Mapping[str, str], protocol: str) -> RequestTrace | None:
-        """The request span, child of the caller's ``traceparent`` when it sent one."""
-        if not self.enabled:
+
+    def start_request(self, carrier: Mapping[str, str], protocol: str,
+                      model: str = "") -> RequestTrace | None:
+        """The request span, child of the caller's ``traceparent`` when it sent one; None when
+        tracing is off or the trace settings do not sample this request."""
+        if not self.enabled or not self.settings.for_model(model).sample():
             return None
         from opentelemetry.propagate import extract
         from opentelemetry.trace import SpanKind
@@ -115,3 +106,30 @@ class Tracing:
             "modelport.model": model, "modelport.version": version,
             "modelport.batch_size": batch_size, "modelport.requests": len(requests)})
 
+
+def _provider(exporter_name: str, service: str) -> Any:
+    """A tracer provider exporting spans with ``exporter_name``."""
+    try:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    except ImportError:
+        raise MissingExtra("opentelemetry-sdk", "otlp", "tracing") from None
+    if exporter_name == "console":
+        exporter: Any = ConsoleSpanExporter()
+    elif exporter_name == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter,
+            )
+        except ImportError:
+            raise MissingExtra("opentelemetry-exporter-otlp-proto-http", "otlp",
+                               "the OTLP exporter") from None
+        exporter = OTLPSpanExporter()
+    else:
+        raise MissingExtra(f"a span exporter named '{exporter_name}'", "otlp",
+                           "OTEL_TRACES_EXPORTER (use otlp, console or none)")
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    log.info("tracing on: exporter %s", exporter_name)
+    return provider

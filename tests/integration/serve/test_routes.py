@@ -160,17 +160,16 @@ def test_grpc_repository_index_and_statistics(grpc: grpcclient.InferenceServerCl
     assert stats["name"] == "mlp" and stats["version"] == "1"
 
 
-def test_grpc_unsupported_rpcs_answer_unimplemented(grpc: grpcclient.InferenceServerClient,
+def test_grpc_cuda_shared_memory_is_refused_clearly(grpc: grpcclient.InferenceServerClient,
                                                     ) -> None:
-    """Trace and log RPCs answer UNIMPLEMENTED, CUDA shared memory INVALID_ARGUMENT (no GPU),
-    and the server keeps serving."""
-    for call in (grpc.get_trace_settings, grpc.get_log_settings):
-        with pytest.raises(InferenceServerException) as info:
-            call()
-        assert info.value.status() == "StatusCode.UNIMPLEMENTED"
+    """CUDA shared memory answers INVALID_ARGUMENT (no GPU), not UNIMPLEMENTED; trace and log
+    settings answer; the server keeps serving."""
     with pytest.raises(InferenceServerException, match="no GPU") as cuda:
         grpc.get_cuda_shared_memory_status()
     assert cuda.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert grpc.get_trace_settings(as_json=True)["settings"]["trace_mode"]["value"] == [
+        "opentelemetry"]
+    assert "log_info" in grpc.get_log_settings(as_json=True)["settings"]
     assert grpc.is_server_ready()
 
 

@@ -114,3 +114,22 @@ def encode_infer(response: InferResponse) -> pb.ModelInferResponse:
         # one entry per output, empty for one written to shared memory (as Triton does)
         msg.raw_output_contents.append(b"" if out.in_shm else to_raw(out.datatype, out.data))
     return msg
+
+
+def log_values(settings: Mapping[str, pb.LogSettingsRequest.SettingValue]) -> dict[str, Any]:
+    """LogSettings request values as plain Python values."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        choice = value.WhichOneof("parameter_choice")
+        out[key] = getattr(value, choice) if choice else None
+    return out
+
+
+def set_log_value(target: pb.LogSettingsResponse.SettingValue, value: Any) -> None:
+    """Fill a LogSettings response value from a Python value."""
+    if isinstance(value, bool):
+        target.bool_param = value
+    elif isinstance(value, int):
+        target.uint32_param = value
+    else:
+        target.string_param = str(value)

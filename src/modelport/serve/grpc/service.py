@@ -9,7 +9,13 @@ from typing import Any
 
 import grpc
 
-from modelport.errors import InferenceError, InvalidInput, ModelNotReady, PayloadTooLarge
+from modelport.errors import (
+    InferenceError,
+    InvalidInput,
+    ModelNotReady,
+    PayloadTooLarge,
+    Unsupported,
+)
 from modelport.repository.config import ModelConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
@@ -22,10 +28,6 @@ from modelport.serve.types import InferRequest, InferResponse
 log = logging.getLogger("modelport.grpc")
 Context = Any  # grpc.aio.ServicerContext (grpc ships no type hints)
 
-_UNIMPLEMENTED = {
-    "TraceSetting": (pb.TraceSettingRequest, pb.TraceSettingResponse),
-    "LogSettings": (pb.LogSettingsRequest, pb.LogSettingsResponse),
-}
 _CUDA = ("CudaSharedMemoryStatus", "CudaSharedMemoryRegister", "CudaSharedMemoryUnregister")
 
 
@@ -121,15 +123,20 @@ class InferenceService:
             ("SystemSharedMemoryUnregister", self.shm_unregister, "SystemSharedMemoryUnregister",
              0),
         ]
+        table_extra = {
+            "TraceSetting": _unary(self.trace_setting, pb.TraceSettingRequest,
+                                   pb.TraceSettingResponse),
+            "LogSettings": _unary(self.log_settings, pb.LogSettingsRequest,
+                                  pb.LogSettingsResponse),
+        }
         table = {name: _unary(fn, getattr(pb, f"{kind}Request"), getattr(pb, f"{kind}Response"),
                               limit or 2**31 - 1)
                  for name, fn, kind, limit in unary}
+        table.update(table_extra)
         table["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
             self.model_stream_infer,
             request_deserializer=_bounded(pb.ModelInferRequest, self.limit),
             response_serializer=pb.ModelStreamInferResponse.SerializeToString)
-        for name, (req, resp) in _UNIMPLEMENTED.items():
-            table[name] = _unary(self._unimplemented(name), req, resp)
         for name in _CUDA:
             table[name] = _unary(self._no_cuda, getattr(pb, f"{name}Request"),
                                  getattr(pb, f"{name}Response"))
@@ -142,13 +149,6 @@ class InferenceService:
         }
         return [grpc.method_handlers_generic_handler(SERVICE_NAME, table),
                 grpc.method_handlers_generic_handler(HEALTH_SERVICE_NAME, health)]
-
-    @staticmethod
-    def _unimplemented(name: str) -> Callable[[Any, Any], Awaitable[Any]]:
-        async def call(request: Any, context: Any) -> Any:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                                f"{name} is not supported by modelport")
-        return call
 
     async def server_live(self, request: pb.ServerLiveRequest,
                           context: Context) -> pb.ServerLiveResponse:
@@ -231,6 +231,34 @@ class InferenceService:
                              context: Context) -> pb.SystemSharedMemoryUnregisterResponse:
         self.core.shm.unregister(request.name)
         return pb.SystemSharedMemoryUnregisterResponse()
+
+    async def trace_setting(self, request: pb.TraceSettingRequest,
+                            context: Context) -> pb.TraceSettingResponse:
+        model = request.model_name
+        if model and not self.core.model_ready(model):
+            raise InvalidInput(f"Request for unknown model : {model}")
+        settings = self.core.tracing.settings
+        if request.settings:
+            changes = {k: (list(v.value) or None) for k, v in request.settings.items()}
+            setting = settings.update(model, changes)
+        else:
+            setting = settings.for_model(model) if model else settings.global_
+        response = pb.TraceSettingResponse()
+        for key, values in setting.as_strings().items():
+            response.settings[key].value.extend(values)
+        return response
+
+    async def log_settings(self, request: pb.LogSettingsRequest,
+                           context: Context) -> pb.LogSettingsResponse:
+        logs = self.core.logs
+        if logs is None:
+            raise Unsupported("the logging extension is not available in this process")
+        current = logs.update(codec.log_values(request.settings)) if request.settings else (
+            logs.current())
+        response = pb.LogSettingsResponse()
+        for key, value in current.items():
+            codec.set_log_value(response.settings[key], value)
+        return response
 
     @staticmethod
     async def _no_cuda(request: Any, context: Context) -> Any:
