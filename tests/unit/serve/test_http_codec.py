@@ -299,14 +299,16 @@ def _model(*inputs: TensorSpec, max_batch_size: int = 0) -> ModelConfig:
                        outputs=(TensorSpec("y", "FP32", (1,)),))
 
 
-def test_raw_single_batched_infers_batch_from_size() -> None:
-    """With batching, the body's size gives the batch: 2 x FP32[4] -> shape [2, 4]."""
+def test_raw_single_batched_is_batch_one_and_sizes_the_variable_dim() -> None:
+    """As Triton deduces it: batch 1, the one variable dim from the body: 8 x FP32 over dims
+    [-1, 2] -> shape [1, 4, 2]."""
     values = np.arange(8, dtype=np.float32)
     request = decode_raw_single(values.tobytes(),
-                                _model(TensorSpec("x", "FP32", (4,)), max_batch_size=8), "m", "")
+                                _model(TensorSpec("x", "FP32", (-1, 2)), max_batch_size=8),
+                                "m", "")
     (tensor,) = request.inputs
-    assert tensor.shape == [2, 4] and tensor.name == "x"
-    assert np.array_equal(tensor.data, values.reshape(2, 4))
+    assert tensor.shape == [1, 4, 2] and tensor.name == "x"
+    assert np.array_equal(tensor.data, values.reshape(1, 4, 2))
 
 
 def test_raw_single_unbatched_uses_dims() -> None:
@@ -317,28 +319,26 @@ def test_raw_single_unbatched_uses_dims() -> None:
     assert request.inputs[0].data.tolist() == [1, 2, 3]
 
 
-def test_raw_single_bytes_counts_elements() -> None:
-    """A BYTES input takes as many elements as the body holds: [1, n] with batching."""
-    body = to_raw("BYTES", np.array([b"a", b"bc"], dtype=object))
-    batched = decode_raw_single(body, _model(TensorSpec("s", "BYTES", (-1,)), max_batch_size=4),
-                                "m", "")
-    assert batched.inputs[0].shape == [1, 2]
-    assert batched.inputs[0].data.tolist() == [[b"a", b"bc"]]
-    flat = decode_raw_single(body, _model(TensorSpec("s", "BYTES", (-1,))), "m", "")
-    assert flat.inputs[0].shape == [2]
+def test_raw_single_bytes_is_one_element() -> None:
+    """For BYTES the whole body is the one element of an input of shape [1] (Triton's rule)."""
+    batched = decode_raw_single(b"hello world", _model(TensorSpec("s", "BYTES", (1,)),
+                                                       max_batch_size=4), "m", "")
+    assert batched.inputs[0].shape == [1, 1]
+    assert batched.inputs[0].data.tolist() == [[b"hello world"]]
+    flat = decode_raw_single(b"", _model(TensorSpec("s", "BYTES", (1,))), "m", "")
+    assert flat.inputs[0].data.tolist() == [b""]
 
 
 @pytest.mark.parametrize(
     ("body", "config", "message"),
     [
         (b"\x00" * 4, _model(TensorSpec("a", "FP32", (1,)), TensorSpec("b", "FP32", (1,))),
-         "needs a model with one input; 'm' has 2"),
-        (b"\x00" * 4, _model(TensorSpec("x", "FP32", (-1,))), "variable dims"),
-        (b"\x00" * 6, _model(TensorSpec("x", "FP32", (4,)), max_batch_size=8),
+         "Raw request must only have 1 input"),
+        (b"\x00" * 4, _model(TensorSpec("x", "FP32", (-1, -1))), "more than one variable"),
+        (b"\x00" * 6, _model(TensorSpec("x", "FP32", (-1, 4)), max_batch_size=8),
          "not a whole number"),
         (b"\x00" * 6, _model(TensorSpec("x", "FP32", (4,))), "got 6 bytes"),
-        (b"\x05\x00\x00\x00ab", _model(TensorSpec("s", "BYTES", (-1,))), "runs past the end"),
-        (b"\x01\x00", _model(TensorSpec("s", "BYTES", (-1,))), "inside an element length"),
+        (b"ab", _model(TensorSpec("s", "BYTES", (-1,))), "must have input shape \\[1\\]"),
     ],
 )
 def test_raw_single_errors(body: bytes, config: ModelConfig, message: str) -> None:
@@ -352,7 +352,7 @@ def test_raw_single_errors(body: bytes, config: ModelConfig, message: str) -> No
        st.booleans())
 def test_raw_single_fuzz(body: bytes, datatype: str, batching: bool) -> None:
     """Any raw body decodes to one tensor or raises InvalidInput."""
-    dims = (-1,) if datatype == "BYTES" else (2,)
+    dims = (1,) if datatype == "BYTES" else (-1, 2)
     config = _model(TensorSpec("x", datatype, dims), max_batch_size=4 if batching else 0)
     try:
         request = decode_raw_single(body, config, "m", "")

@@ -50,6 +50,7 @@ def _stats(s: ModelStats) -> dict[str, Any]:
             "cache_hit": _NO_TIME,
             "cache_miss": _NO_TIME,
         },
+        "response_stats": {},  # per-response timings of decoupled models: none are served
         "batch_stats": [
             {"batch_size": size, "compute_input": _duration(b.compute_input),
              "compute_infer": _duration(b.compute_infer),

@@ -13,7 +13,7 @@ from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig
 from modelport.serve.classification import parse_count
 from modelport.serve.shm import parse_ref
-from modelport.serve.tensors import element_count, from_raw, split_bytes, to_raw
+from modelport.serve.tensors import element_count, from_raw, to_raw
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -73,40 +73,43 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
 
 
 def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str) -> InferRequest:
-    """Decode a body that is one raw input tensor (Inference-Header-Content-Length: 0)."""
+    """Decode a body that is one raw input tensor (Inference-Header-Content-Length: 0), as
+    Triton deduces it: batch 1 when the model batches, the config's dims with at most one
+    variable dimension sized from the body; for BYTES, the whole body is the one element of an
+    input of shape [1].
+
+    Raises:
+        InvalidInput: the model has several inputs, or the shape cannot be deduced.
+    """
     if len(config.inputs) != 1:
         raise InvalidInput(
-            f"a raw binary request (Inference-Header-Content-Length: 0) needs a model with one "
-            f"input; '{model}' has {len(config.inputs)}"
+            f"Raw request must only have 1 input (found 1) to be deduced but got "
+            f"{len(config.inputs)} inputs in '{model}' model configuration"
         )
     spec = config.inputs[0]
-    if any(d == -1 for d in spec.dims) and spec.datatype != "BYTES":
-        raise InvalidInput(f"input '{spec.name}' has variable dims {list(spec.dims)}: send "
-                           "a JSON header with the shape")
-    dt = by_name(spec.datatype)
+    batch = [1] if config.batching else []
     if spec.datatype == "BYTES":
-        items = _count_bytes_items(body)
-        shape = [1, items] if config.batching else [items]
-        data = np.array(split_bytes(spec.name, body, items), dtype=object).reshape(shape)
-        return InferRequest(model, version, inputs=[InputTensor(spec.name, "BYTES", shape, data)])
-    per_item = element_count(list(spec.dims)) * dt.numpy.itemsize
-    if config.batching:
-        if per_item == 0 or len(body) % per_item:
+        if list(spec.dims) != [1]:
+            raise InvalidInput(f"For BYTE datatype raw input '{spec.name}', the model must have "
+                               "input shape [1]")
+        shape = [*batch, 1]
+        return InferRequest(model, version, inputs=[InputTensor(
+            spec.name, "BYTES", shape, np.array([bytes(body)], dtype=object).reshape(shape))])
+    if sum(d == -1 for d in spec.dims) > 1:
+        raise InvalidInput(f"The shape of the raw input '{spec.name}' can not be deduced "
+                           "because there are more than one variable-sized dimension")
+    itemsize = by_name(spec.datatype).numpy.itemsize
+    fixed = element_count([d for d in spec.dims if d != -1]) * itemsize
+    if -1 in spec.dims:
+        if fixed == 0 or len(body) % fixed:
             raise InvalidInput(f"raw body of {len(body)} bytes is not a whole number of "
-                               f"{spec.datatype}{list(spec.dims)} items")
-        shape = [len(body) // per_item, *spec.dims]
+                               f"{spec.datatype}{list(spec.dims)} rows for input '{spec.name}'")
+        dims = [len(body) // fixed if d == -1 else d for d in spec.dims]
     else:
-        shape = list(spec.dims)
+        dims = list(spec.dims)
+    shape = [*batch, *dims]
     data = from_raw(spec.name, spec.datatype, shape, body)
     return InferRequest(model, version, inputs=[InputTensor(spec.name, spec.datatype, shape, data)])
-
-
-def _count_bytes_items(body: bytes) -> int:
-    count, offset = 0, 0
-    while offset + 4 <= len(body):
-        offset += 4 + int.from_bytes(body[offset:offset + 4], "little")
-        count += 1
-    return count
 
 
 def _decode_input(item: Any, view: memoryview, offset: int) -> tuple[InputTensor, int]:
