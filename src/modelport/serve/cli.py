@@ -58,7 +58,8 @@ def _network_arguments(net: Any) -> None:
     net.add_argument("--metrics-address", default="127.0.0.1", help="metrics bind address")
     net.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port "
                      "(default 8002; -1 disables it)")
-    net.add_argument("--max-request-size", type=int, default=64 * 1024 * 1024, metavar="BYTES",
+    net.add_argument("--max-request-size", "--http-max-input-size", type=int,
+                     default=64 * 1024 * 1024, metavar="BYTES", dest="max_request_size",
                      help="largest request body accepted, after decompression (default 64 MiB)")
     net.add_argument("--allow-client-shm", type=_boolean, default=False, metavar="BOOL",
                      help="let clients register system shared memory regions for inputs and "

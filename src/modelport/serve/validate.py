@@ -81,7 +81,8 @@ def _check_outputs(config: ModelConfig, request: InferRequest) -> tuple[str, ...
             )
     if len(set(outputs)) != len(outputs):
         repeated = sorted({n for n in outputs if outputs.count(n) > 1})
-        raise InvalidInput(f"output '{repeated[0]}' is requested more than once")
+        raise InvalidInput(f"output '{repeated[0]}' already exists in request: it is requested "
+                           "more than once")
     return outputs
 
 

@@ -294,21 +294,24 @@ def test_response_not_compressed_when_refused(server: ServerProcess) -> None:
 
 def test_raw_single_tensor_body(server: ServerProcess) -> None:
     """Inference-Header-Content-Length: 0 makes the whole body the one input, with Triton's
-    deduction: batch 1 and the config's dims; a variable dim is sized from the body."""
+    deduction (batch 1 and the config's dims; a variable dim sized from the body), and the
+    outputs come back binary."""
     data = random_like("FP32", [1, 3], seed=8)
-    status, _, body = _request(server, "POST", "/v2/models/fixed/infer", data.tobytes(),
-                               {"Inference-Header-Content-Length": "0"})
+    status, headers, body = _request(server, "POST", "/v2/models/fixed/infer", data.tobytes(),
+                                     {"Inference-Header-Content-Length": "0"})
     assert status == 200, body
-    reply = json.loads(body)
+    length = int(headers["inference-header-content-length"])
+    reply = json.loads(body[:length])
     assert reply["model_name"] == "fixed"
     (output,) = reply["outputs"]
     assert (output["name"], output["datatype"], output["shape"]) == ("y", "FP32", [1, 3])
-    assert_same_tensor(np.array(output["data"], dtype=np.float32).reshape(1, 3), data)
+    assert_same_tensor(np.frombuffer(body[length:], dtype=np.float32).reshape(1, 3), data)
     long = random_like("FP32", [7], seed=9)
-    status, _, body = _request(server, "POST", "/v2/models/id_fp32/infer", long.tobytes(),
-                               {"Inference-Header-Content-Length": "0"})
+    status, headers, body = _request(server, "POST", "/v2/models/id_fp32/infer",
+                                     long.tobytes(), {"Inference-Header-Content-Length": "0"})
     assert status == 200, body
-    assert json.loads(body)["outputs"][0]["shape"] == [1, 7]
+    length = int(headers["inference-header-content-length"])
+    assert json.loads(body[:length])["outputs"][0]["shape"] == [1, 7]
 
 
 def test_json_infer_without_content_type(server: ServerProcess) -> None:

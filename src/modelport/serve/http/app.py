@@ -60,10 +60,7 @@ class HttpApp:
             and declared.isdigit()
             and int(declared) > limit
         ):
-            raise PayloadTooLarge(
-                f"request body of {declared} bytes exceeds the limit of "
-                f"{limit} bytes (--max-request-size)"
-            )
+            raise PayloadTooLarge(_too_large(declared, limit))
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -73,10 +70,12 @@ class HttpApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(
-                    f"request body exceeds the limit of {limit} bytes (--max-request-size)"
-                )
-            chunks.append(chunk)
+                raise PayloadTooLarge(_too_large("more than " + str(limit), limit))
+            if chunk:
+                chunks.append(chunk)
+            if len(chunks) > MAX_CHUNKS:
+                raise InvalidInput(f"Chunked request body exceeds maximum of {MAX_CHUNKS} "
+                                   "non-empty chunks. Send fewer or larger HTTP chunks.")
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -96,10 +95,20 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     except zlib.error as exc:
         raise InvalidInput(f"body is not valid {encoding} data: {exc}") from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise PayloadTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
+        raise PayloadTooLarge(_too_large(f"more than {limit} (decompressed)", limit))
     if not inflater.eof:
         raise InvalidInput(f"{encoding} body is truncated")
     return out
+
+
+MAX_CHUNKS = 65536  # Triton's bound on the chunks of one request body
+
+
+def _too_large(size: str, limit: int) -> str:
+    """Triton's words for an oversized body, then which flag raises the limit."""
+    return (f"request body size of {size} bytes exceeds the maximum allowed input size of "
+            f"{limit} bytes. Use --max-request-size (or Triton's --http-max-input-size) to "
+            "increase the limit.")
 
 
 def error_reply(status: int, message: str) -> Reply:

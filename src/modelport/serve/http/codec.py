@@ -76,7 +76,7 @@ def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str
     """Decode a body that is one raw input tensor (Inference-Header-Content-Length: 0), as
     Triton deduces it: batch 1 when the model batches, the config's dims with at most one
     variable dimension sized from the body; for BYTES, the whole body is the one element of an
-    input of shape [1].
+    input of shape [1]. Outputs come back as binary data.
 
     Raises:
         InvalidInput: the model has several inputs, or the shape cannot be deduced.
@@ -93,7 +93,7 @@ def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str
             raise InvalidInput(f"For BYTE datatype raw input '{spec.name}', the model must have "
                                "input shape [1]")
         shape = [*batch, 1]
-        return InferRequest(model, version, inputs=[InputTensor(
+        return InferRequest(model, version, binary_output=True, inputs=[InputTensor(
             spec.name, "BYTES", shape, np.array([bytes(body)], dtype=object).reshape(shape))])
     if sum(d == -1 for d in spec.dims) > 1:
         raise InvalidInput(f"The shape of the raw input '{spec.name}' can not be deduced "
@@ -109,7 +109,9 @@ def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str
         dims = list(spec.dims)
     shape = [*batch, *dims]
     data = from_raw(spec.name, spec.datatype, shape, body)
-    return InferRequest(model, version, inputs=[InputTensor(spec.name, spec.datatype, shape, data)])
+    # a raw request has no JSON to ask for binary outputs: they come back binary (Triton's way)
+    return InferRequest(model, version, binary_output=True,
+                        inputs=[InputTensor(spec.name, spec.datatype, shape, data)])
 
 
 def _decode_input(item: Any, view: memoryview, offset: int) -> tuple[InputTensor, int]:
@@ -158,7 +160,23 @@ def _one_source(name: str, has_data: bool, params: dict[str, Any]) -> None:
                            f"in 'parameters'. But {found}")
 
 
+MAX_JSON_DEPTH = 100  # Triton's bound on the nesting of an input's "data"
+
+
+def _depth(data: Any) -> int:
+    depth = 0
+    while isinstance(data, list):
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            break
+        data = data[0] if data else None
+    return depth
+
+
 def _from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarray:
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise InvalidInput(f"input '{name}': JSON nesting depth exceeds maximum allowed limit "
+                           f"({MAX_JSON_DEPTH})")
     count = element_count(shape)
     try:
         if datatype == "BYTES":

@@ -141,7 +141,9 @@ class OipEndpoints:
 
     async def index(self, req: Request, p: Params) -> Reply:
         """``POST /v2/repository/index`` (an empty body is allowed)."""
-        ready_only = bool(_body_object(req).get("ready", False))
+        ready_only = _body_object(req).get("ready", False)
+        if not isinstance(ready_only, bool):
+            raise InvalidInput("Invalid value for 'ready': expected a boolean")
         return _json(answers.index(self.control.index(ready_only)))
 
     async def load(self, req: Request, p: Params) -> Reply:
