@@ -204,9 +204,25 @@ class Server:
 
 async def _serve_asgi(app: Any, address: str, port: int) -> tuple[Any, asyncio.Task[None], int]:
     """Start uvicorn on a socket we bind; returns (server, its task, the bound port)."""
+    import os
+
     import uvicorn
 
     sock = _bind(address, port)
+    if os.environ.get("MODELPORT_HTTP_IMPL", "uvicorn") == "wire":  # to measure; see issue 12
+        from types import SimpleNamespace
+
+        from modelport.serve.http.wire import WireServer, WireSettings
+
+        wire, flag = WireServer(app, WireSettings(idle_timeout_s=30)), SimpleNamespace()
+        flag.should_exit, bound = False, await wire.start(sock)
+
+        async def serve_until_exit() -> None:  # Server.stop sets should_exit, then awaits us
+            while not flag.should_exit:
+                await asyncio.sleep(0.1)
+            await wire.stop(grace_s=5.0)
+
+        return flag, asyncio.get_running_loop().create_task(serve_until_exit()), bound
     config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off",
                             access_log=False, log_level="warning", server_header=False,
                             date_header=False, timeout_keep_alive=30)
