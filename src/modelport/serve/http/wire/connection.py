@@ -119,6 +119,8 @@ class HttpConnection(asyncio.Protocol):
             pending.disconnect()  # its body will never be complete
             if pending in self._queue:
                 self._queue.remove(pending)
+        if self._active is not None:
+            self._active.peer_done()
         return (self._active is not None or bool(self._queue)) and not self._lingering
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -202,7 +204,10 @@ class HttpConnection(asyncio.Protocol):
     def response_complete(self, exchange: Exchange) -> None:
         """The response is out: keep the connection for the next request, or close it."""
         if not exchange.keep_alive or exchange.short_response():
-            self._close_gracefully()
+            if exchange.body_complete and not self._ignoring:
+                self._close()
+            else:
+                self._close_gracefully()  # the client may still be sending
             return
         if not exchange.body_complete:
             exchange.discard_rest()  # read the small rest and drop it (413 without reading)
@@ -350,6 +355,13 @@ class HttpConnection(asyncio.Protocol):
             pending.fail(status, message)
         self._update_reading()
 
+    def _close(self) -> None:
+        """Close after what is written; nothing unread is expected from the client."""
+        self._ignoring = True
+        self._queue.clear()
+        if self.transport is not None:
+            self.transport.close()
+
     def _close_gracefully(self) -> None:
         """FIN after what is written, drop what the client still sends, close soon after."""
         transport = self.transport
@@ -399,7 +411,7 @@ class HttpConnection(asyncio.Protocol):
     def shutdown(self) -> None:
         """Stop taking requests: close now if idle, else after the response in hand."""
         self.closing = True
-        if self._active is None and self.transport is not None:
+        if (self._active is None or self._lingering) and self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:

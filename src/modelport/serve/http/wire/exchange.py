@@ -51,10 +51,11 @@ class Exchange:
     """The state of one request and its response, and its ASGI ``receive``/``send``."""
 
     __slots__ = ("_body_delivered", "_bodyless", "_channel", "_chunked", "_chunks",
-                 "_continue_sent", "_declared", "_headers", "_sent", "_status", "_waiter",
-                 "body_complete", "body_timeout_s", "buffered", "content_length", "discarding",
-                 "disconnected", "error", "expect_continue", "head_only", "head_written",
-                 "http11", "keep_alive", "received", "response_complete", "scope")
+                 "_continue_sent", "_declared", "_headers", "_peer_done", "_sent", "_status",
+                 "_waiter", "body_complete", "body_timeout_s", "buffered", "content_length",
+                 "discarding", "disconnected", "error", "expect_continue", "head_only",
+                 "head_written", "http11", "keep_alive", "received", "response_complete",
+                 "scope")
 
     def __init__(self, channel: Channel, scope: dict[str, Any], *, keep_alive: bool,
                  content_length: int | None, expect_continue: bool,
@@ -69,6 +70,7 @@ class Exchange:
         self.body_timeout_s = body_timeout_s
         self.error: tuple[int, str] | None = None
         self.disconnected = False
+        self._peer_done = False
         self._chunks: list[bytes] = []
         self.buffered = 0
         self.received = 0
@@ -114,6 +116,13 @@ class Exchange:
         self.disconnected = True
         self._wake()
 
+    def peer_done(self) -> None:
+        """The client closed its sending side after the whole request: a ``receive`` after
+        the body says ``http.disconnect``, but the response is still written (a client that
+        only half-closed reads it)."""
+        self._peer_done = True
+        self._wake()
+
     def discard_rest(self) -> None:
         """The response went out before the body was read: drop what is and will be buffered."""
         self.discarding = True
@@ -129,7 +138,7 @@ class Exchange:
                 return DISCONNECT
             if self._chunks or (self.body_complete and not self._body_delivered):
                 return self._take_body()
-            if self._body_delivered and self.response_complete:
+            if self._body_delivered and (self.response_complete or self._peer_done):
                 return DISCONNECT
             if self.expect_continue and not self._continue_sent and not self.head_written:
                 self._continue_sent = True  # the app wants the body: invite the client

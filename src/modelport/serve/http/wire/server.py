@@ -1,4 +1,9 @@
-"""The listening side: accept connections on a socket we bound, and stop gracefully."""
+"""The listening side: accept connections on a socket we bound, and stop gracefully.
+
+Accepting is our own loop over ``sock_accept`` rather than ``loop.create_server``: stopping it
+is then one task cancellation, with no connection caught half-accepted (on Python 3.11 a
+connection accepted as an ``asyncio.Server`` closes fails inside asyncio and leaks its socket).
+"""
 
 from __future__ import annotations
 
@@ -26,27 +31,47 @@ class WireServer:
         self.app = app
         self.settings = settings or WireSettings()
         self.connections = _Connections()
-        self._server: asyncio.Server | None = None
+        self._sock: socket.socket | None = None
+        self._acceptor: asyncio.Task[None] | None = None
 
     async def start(self, sock: socket.socket) -> int:
         """Listen on ``sock`` (bound, not yet listening); returns the bound port."""
+        sock.setblocking(False)
+        sock.listen(self.settings.backlog)
+        self._sock = sock
+        self._acceptor = asyncio.get_running_loop().create_task(self._accept(sock))
+        return int(sock.getsockname()[1])
+
+    async def _accept(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
 
         def protocol() -> HttpConnection:
             return HttpConnection(self.app, self.settings, self.connections, loop)
 
-        self._server = await loop.create_server(protocol, sock=sock,
-                                                backlog=self.settings.backlog)
-        return int(sock.getsockname()[1])
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError as exc:  # out of file descriptors, or a connection reset early
+                log.warning("accepting an HTTP connection failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                await loop.connect_accepted_socket(protocol, conn)
+            except Exception as exc:  # one failed connection must not stop the acceptor
+                log.debug("an accepted connection failed before it started: %s", exc)
+                conn.close()
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop accepting; finish requests in flight within ``grace_s``; close everything."""
-        server, self._server = self._server, None
-        if server is None:
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is None:
             return
-        server.close()
-        for connection in list(self.connections):
-            connection.shutdown()
+        acceptor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acceptor
+        if self._sock is not None:
+            self._sock.close()
+        self.connections.shutdown()
         if not await self.connections.wait_empty(grace_s):
             left = list(self.connections)
             log.warning("%d HTTP connection(s) still busy after %.1f s; dropping them",
@@ -56,8 +81,6 @@ class WireServer:
                 connection.abort()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.connections.wait_empty(1.0)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 1.0)
 
 
 class _Connections:
@@ -76,6 +99,11 @@ class _Connections:
         self._open.discard(connection)
         if not self._open:
             self._empty.set()
+
+    def shutdown(self) -> None:
+        """Ask every connection to close once its request in hand is answered."""
+        for connection in list(self._open):
+            connection.shutdown()
 
     def __iter__(self) -> Iterator[HttpConnection]:
         return iter(self._open)
