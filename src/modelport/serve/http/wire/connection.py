@@ -80,6 +80,7 @@ class HttpConnection(asyncio.Protocol):
         self._read_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None  # when the connection times out, if idle
         self._ignoring = False  # no more requests are parsed: only draining bytes until close
         self._lingering = False  # our side is shut (FIN sent); waiting for the client's
         self._peer_eof = False
@@ -127,6 +128,9 @@ class HttpConnection(asyncio.Protocol):
         """Tell the app its client is gone; unblock writers."""
         self.registry.discard(self)
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._active is not None:
             self._active.disconnect()
         self._queue.clear()
@@ -391,17 +395,29 @@ class HttpConnection(asyncio.Protocol):
             else:
                 transport.resume_reading()
 
+    # One timer per connection, moved lazily: a response sets a deadline (cheap), and the
+    # timer, when it fires early, re-arms for the deadline; no timer churn per request.
+
     def _arm(self, delay: float) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(delay, self._expired)
+        deadline = self.loop.time() + delay
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._expired)
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline = None
 
     def _expired(self) -> None:
         self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if self.loop.time() < deadline:
+            self._timer = self.loop.call_at(deadline, self._expired)
+            return
         active = self._active
         if self.transport is not None and (active is None or active.response_complete):
             self.transport.close()
