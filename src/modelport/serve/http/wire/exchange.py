@@ -21,7 +21,6 @@ from modelport.serve.http.wire.framing import (
 
 Message = dict[str, Any]
 
-DISCONNECT: Message = {"type": "http.disconnect"}
 
 
 class Channel(Protocol):
@@ -135,12 +134,13 @@ class Exchange:
         """The ASGI ``receive``: ``http.request`` messages, then ``http.disconnect``."""
         while True:
             if self.error is not None or self.disconnected:
-                return DISCONNECT
+                return {"type": "http.disconnect"}
             if self._chunks or (self.body_complete and not self._body_delivered):
                 return self._take_body()
             if self._body_delivered and (self.response_complete or self._peer_done):
-                return DISCONNECT
-            if self.expect_continue and not self._continue_sent and not self.head_written:
+                return {"type": "http.disconnect"}
+            if (self.expect_continue and not self._continue_sent and not self.head_written
+                    and not self.received):
                 self._continue_sent = True  # the app wants the body: invite the client
                 self._channel.write(CONTINUE)
             await self._wait(stall=not self.body_complete)
