@@ -4,8 +4,10 @@ Two `modelport serve` processes on the demo repository, identical but for
 MODELPORT_HTTP_IMPL (uvicorn / wire), both started before the first window and left idle while
 the other is measured. For each client count and body (tritonclient-style binary and JSON),
 every round runs one short wrk window on each, in random order; the report gives medians of
-req/s and latency and the median of the per-round ratios wire / uvicorn (this machine's speed
-drifts, so only side-by-side ratios mean anything).
+req/s, latency and server CPU time per request (user + system, all threads, from /proc), and
+the median of the per-round ratios wire / uvicorn. This machine's speed drifts and other jobs
+share its cores, so only side-by-side ratios mean anything, and CPU per request is the
+steadiest of them.
 
 Then, with --strace, each server is traced (`strace -f -c -e trace=write,sendto,sendmsg,writev`)
 for a short wrk run, and the socket writes per response are printed: the wire server's claim
@@ -37,6 +39,7 @@ from _harness import free_port, oip_bodies, process, table, wrk
 
 IMPLS = ("uvicorn", "wire")
 WRITES = ("write", "sendto", "sendmsg", "writev")
+KEYS = ("req_s", "p50_ms", "p99_ms", "cpu_us")
 
 
 def start(stack: ExitStack, repo: Path, impl: str) -> tuple[int, int]:
@@ -61,7 +64,14 @@ def settle(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def compare(ports: dict[str, int], args: argparse.Namespace) -> list[dict[str, Any]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads, so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def compare(started: dict[str, tuple[int, int]],
+            args: argparse.Namespace) -> list[dict[str, Any]]:
     """Alternating windows for every (clients, body); one row per (impl, clients, body)."""
     bodies = mlp_bodies()
     rows = []
@@ -69,8 +79,11 @@ def compare(ports: dict[str, int], args: argparse.Namespace) -> list[dict[str, A
         for proto, (body, headers) in bodies.items():
             def run(impl: str, seconds: float, c: int = clients, b: bytes = body,
                     h: dict[str, str] = headers) -> dict[str, Any]:
-                url = f"http://127.0.0.1:{ports[impl]}/v2/models/mlp/infer"
-                return wrk(url, b, h, c, seconds)
+                port, pid = started[impl]
+                before = cpu_seconds(pid)
+                result = wrk(f"http://127.0.0.1:{port}/v2/models/mlp/infer", b, h, c, seconds)
+                used = cpu_seconds(pid) - before
+                return {**result, "cpu_us": used * 1e6 / max(1, result["requests"])}
 
             for impl in IMPLS:  # warm both paths
                 settle(run(impl, 1))
@@ -89,17 +102,18 @@ def summarize(runs: dict[str, list[dict[str, Any]]], clients: int,
     rows = []
     for impl in IMPLS:
         row: dict[str, Any] = {"impl": impl, "body": proto, "clients": clients}
-        for key in ("req_s", "p50_ms", "p99_ms"):
+        for key in KEYS:
             row[key] = statistics.median(r[key] for r in runs[impl])
         row["errors"] = sum(r["errors"] for r in runs[impl])
         rows.append(row)
     pairs = list(zip(runs["wire"], runs["uvicorn"], strict=True))
     wire = rows[1]
-    for key in ("req_s", "p50_ms", "p99_ms"):
+    for key in KEYS:
         wire[f"ratio_{key}"] = [w[key] / u[key] for w, u in pairs if u[key]]
-    print(f"  c={clients:<3} {proto:<12} wire/uvicorn req/s "
-          f"{statistics.median(wire['ratio_req_s']):.3f} "
-          f"(rounds {', '.join(f'{r:.2f}' for r in wire['ratio_req_s'])})", flush=True)
+    for key in ("req_s", "cpu_us"):
+        print(f"  c={clients:<3} {proto:<12} wire/uvicorn {key} "
+              f"{statistics.median(wire[f'ratio_{key}']):.3f} "
+              f"(rounds {', '.join(f'{r:.2f}' for r in wire[f'ratio_{key}'])})", flush=True)
     return rows
 
 
@@ -156,8 +170,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     with ExitStack() as stack:
         started = {impl: start(stack, repo, impl) for impl in IMPLS}
-        ports = {impl: port for impl, (port, _) in started.items()}
-        rows = compare(ports, args)
+        rows = compare(started, args)
         traced = []
         if args.strace:
             for impl, (port, pid) in started.items():
@@ -171,13 +184,15 @@ def main() -> None:
 def report(rows: list[dict[str, Any]], traced: list[dict[str, Any]]) -> None:
     """The table, the ratios, and writes per response."""
     print()
-    print(table(rows, ["impl", "body", "clients", "req_s", "p50_ms", "p99_ms", "errors"]))
-    print("\nwire / uvicorn, median of per-round ratios (req/s higher is better; p50, p99 lower):")
+    print(table(rows, ["impl", "body", "clients", *KEYS, "errors"]))
+    print("\nwire / uvicorn, median of per-round ratios (req/s: higher is better; p50, p99 and "
+          "server CPU per request: lower is better):")
     for row in rows:
         if row["impl"] == "wire":
-            med = {k: statistics.median(row[f"ratio_{k}"]) for k in ("req_s", "p50_ms", "p99_ms")}
+            med = {k: statistics.median(row[f"ratio_{k}"]) for k in KEYS}
             print(f"  mlp {row['body']:<12} c={row['clients']:<3} req/s {med['req_s']:.3f}  "
-                  f"p50 {med['p50_ms']:.3f}  p99 {med['p99_ms']:.3f}")
+                  f"p50 {med['p50_ms']:.3f}  p99 {med['p99_ms']:.3f}  "
+                  f"cpu/req {med['cpu_us']:.3f}")
     for t in traced:
         print(f"  strace {t['impl']:<8} c={t['clients']:<3} {t['responses']} responses: "
               f"{t['writes_per_response']:.3f} socket writes per response "
