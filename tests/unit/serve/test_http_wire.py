@@ -11,6 +11,7 @@ import asyncio
 import gc
 import itertools
 import json
+import re
 import select
 import socket
 import threading
@@ -726,3 +727,48 @@ def test_stop_drops_requests_past_grace(serve: Any, clients: Any) -> None:
     server.stop(grace_s=0.3)
     assert time.monotonic() - started < 3
     assert client.closed()
+
+
+# -- fuzzing -------------------------------------------------------------------------------------
+
+TOKENS = [b"GET ", b"POST ", b"HEAD ", b"/v2", b"/", b"?q=1", b" HTTP/1.1", b" HTTP/1.0",
+          b"\r\n", b"\r\n\r\n", b"Content-Length: 5", b"Content-Length: 0",
+          b"Transfer-Encoding: chunked", b"Expect: 100-continue", b"Connection: close",
+          b"Connection: keep-alive", b"Host: t", b"5\r\nhello\r\n", b"0\r\n\r\n", b"hello",
+          b":", b" ", b"\x00", b"\xff"]
+
+
+def test_fuzzed_requests_never_hang_or_break_the_server(caplog: Any) -> None:
+    """Byte streams built from HTTP fragments get only well-formed responses, the connection
+    always ends once the client stops sending, and the server keeps serving."""
+    running = Running(limited(1 << 16), WireSettings(idle_timeout_s=1.0, linger_s=0.2))
+
+    @settings(max_examples=150, deadline=None)
+    @given(parts=st.lists(st.one_of(st.sampled_from(TOKENS), st.binary(max_size=8)),
+                          max_size=40))
+    def check(parts: list[bytes]) -> None:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock:
+            try:
+                sock.sendall(b"".join(parts))
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                return  # the server already answered and closed: fine
+            data = b""
+            try:
+                while chunk := sock.recv(65536):
+                    data += chunk
+            except ConnectionResetError:
+                pass
+        for line in data.split(b"\r\n"):
+            if line.startswith(b"HTTP/"):
+                assert re.fullmatch(rb"HTTP/1\.1 [1-5]\d\d [A-Za-z -]*", line), line
+
+    try:
+        check()
+        client = Client(running.port)
+        client.send(post("/after", b"still serving"))
+        assert client.response().body == b"still serving"
+        client.close()
+    finally:
+        running.stop()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
