@@ -29,6 +29,7 @@ from modelport.serve.http.app import HttpApp
 from modelport.serve.http.routes import Reply, Request
 from modelport.serve.http.wire import WireServer, WireSettings
 from modelport.serve.http.wire.connection import HttpConnection
+from modelport.serve.http.wire.request import BadRequest, read_head
 
 Scope = dict[str, Any]
 App = Callable[..., Any]
@@ -232,6 +233,40 @@ class EchoRouter:
 def limited(limit: int) -> HttpApp:
     """modelport's HttpApp with a body limit, echoing bodies."""
     return HttpApp(EchoRouter(), limit)  # type: ignore[arg-type]
+
+
+# -- the request head (pure) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("target", "path", "raw", "query"), [
+    (b"/a%2Fb%20c?x=%20#frag", "/a/b c", b"/a%2Fb%20c", b"x=%20"),
+    (b"http://host:8000/v2/models?x=1", "/v2/models", b"/v2/models", b"x=1"),
+    (b"/", "/", b"/", b""),
+])
+def test_read_head_target(target: bytes, path: str, raw: bytes, query: bytes) -> None:
+    """Origin- and absolute-form targets give the decoded path, raw path and query."""
+    head = read_head("1.1", b"GET", target, [], None, None)
+    assert (head.scope["path"], head.scope["raw_path"], head.scope["query_string"]) == (
+        path, raw, query)
+    assert not head.has_body
+
+
+def test_read_head_body_framing() -> None:
+    """Content-Length, chunking and 100-continue are read from the lowercased headers."""
+    head = read_head("1.0", b"POST", b"/", [(b"content-length", b"12"),
+                                            (b"expect", b"100-Continue")], None, None)
+    assert (head.content_length, head.has_body, head.expect_continue) == (12, True, True)
+    chunked = read_head("1.1", b"POST", b"/", [(b"transfer-encoding", b"chunked")], None, None)
+    assert (chunked.content_length, chunked.has_body) == (None, True)
+
+
+@pytest.mark.parametrize(("version", "target", "status"), [
+    ("2.0", b"/", 505), ("1.1", b"http://[bad", 400)])
+def test_read_head_refuses(version: str, target: bytes, status: int) -> None:
+    """Unsupported versions and unparsable targets are refused with their status."""
+    with pytest.raises(BadRequest) as caught:
+        read_head(version, b"GET", target, [], None, None)
+    assert caught.value.status == status
 
 
 # -- keep-alive and framing ------------------------------------------------------------------

@@ -7,8 +7,9 @@ only the ASGI subset modelport's app uses (``http`` scope; ``http.request``/``ht
 ``http.response.start``/``http.response.body``).
 
 Modules: ``server`` accepts and stops gracefully; ``connection`` parses and orders requests,
-owns flow control and timers; ``exchange`` is one request/response (the app's ``receive`` and
-``send``); ``framing`` makes the bytes; ``settings`` holds limits and timeouts.
+owns flow control and closing; ``request`` turns a parsed head into the ASGI scope;
+``exchange`` is one request/response (the app's ``receive`` and ``send``); ``framing`` makes
+the bytes; ``deadline`` is the per-connection timer; ``settings`` holds limits and timeouts.
 
     server = WireServer(app, WireSettings(idle_timeout_s=30))
     port = await server.start(sock)     # a socket bound by the caller

@@ -18,12 +18,13 @@ import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
-from urllib.parse import unquote
 
 import httptools
 
+from modelport.serve.http.wire.deadline import Deadline
 from modelport.serve.http.wire.exchange import Exchange, Message
 from modelport.serve.http.wire.framing import error_response
+from modelport.serve.http.wire.request import BadRequest, address, read_head
 from modelport.serve.http.wire.settings import WireSettings
 
 log = logging.getLogger("modelport.http.wire")
@@ -31,9 +32,6 @@ log = logging.getLogger("modelport.http.wire")
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
-
-_ASGI = {"version": "3.0", "spec_version": "2.3"}
-
 
 class Registry(Protocol):
     """Where the server keeps its open connections."""
@@ -43,14 +41,6 @@ class Registry(Protocol):
 
     def discard(self, connection: HttpConnection) -> None:
         """A connection closed."""
-
-
-class _Reject(Exception):
-    """A request the server answers itself: status and message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class HttpConnection(asyncio.Protocol):
@@ -73,14 +63,13 @@ class HttpConnection(asyncio.Protocol):
         self._url: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
-        self._rejection: _Reject | None = None
+        self._rejection: BadRequest | None = None
         self._parsing: Exchange | None = None
         self._active: Exchange | None = None
         self._queue: deque[Exchange] = deque()
         self._read_paused = False
         self._drain: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._deadline: float | None = None  # when the connection times out, if idle
+        self._deadline = Deadline(loop, self._expired)  # idle, head and linger timeouts
         self._ignoring = False  # no more requests are parsed: only draining bytes until close
         self._lingering = False  # our side is shut (FIN sent); waiting for the client's
         self._peer_eof = False
@@ -94,10 +83,10 @@ class HttpConnection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._client = _address(transport.get_extra_info("peername"))
-        self._server = _address(transport.get_extra_info("sockname"))
+        self._client = address(transport.get_extra_info("peername"))
+        self._server = address(transport.get_extra_info("sockname"))
         self.registry.add(self)
-        self._arm(self.settings.idle_timeout_s)
+        self._deadline.set(self.settings.idle_timeout_s)
 
     def data_received(self, data: bytes) -> None:
         """Parse; queue each request whose head is complete."""
@@ -108,7 +97,7 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._ignoring = True  # answered as plain HTTP; what follows is another protocol
         except httptools.HttpParserError as exc:
-            rejection = self._rejection or _Reject(400, f"malformed HTTP request: {exc}")
+            rejection = self._rejection or BadRequest(400, f"malformed HTTP request: {exc}")
             self._reject(rejection.status, str(rejection))
 
     def eof_received(self) -> bool:
@@ -127,10 +116,7 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Tell the app its client is gone; unblock writers."""
         self.registry.discard(self)
-        self._disarm()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline.cancel()
         if self._active is not None:
             self._active.disconnect()
         self._queue.clear()
@@ -164,8 +150,12 @@ class HttpConnection(asyncio.Protocol):
         self._count_head(len(name) + len(value))
 
     def on_headers_complete(self) -> None:
-        self._disarm()
-        exchange = self._exchange()
+        self._deadline.clear()
+        try:
+            exchange = self._exchange()
+        except BadRequest as exc:
+            self._rejection = exc
+            raise
         self._parsing = exchange
         if self._active is None:
             self._start(exchange)
@@ -217,7 +207,7 @@ class HttpConnection(asyncio.Protocol):
             exchange.discard_rest()  # read the small rest and drop it (413 without reading)
             self._update_reading()
         if not self._queue and not self.closing:
-            self._arm(self.settings.idle_timeout_s)
+            self._deadline.set(self.settings.idle_timeout_s)
 
     def stalled(self, exchange: Exchange) -> None:
         """The body stopped arriving: answer 408 and close once the app returns."""
@@ -227,51 +217,16 @@ class HttpConnection(asyncio.Protocol):
 
     def _exchange(self) -> Exchange:
         parser = self._parser
-        version = parser.get_http_version()
-        if version not in ("1.1", "1.0"):
-            raise self._fail(505, f"HTTP/{version} is not supported; use HTTP/1.1")
+        head = read_head(parser.get_http_version(), parser.get_method(), b"".join(self._url),
+                         self._headers, self._client, self._server)
         if parser.should_upgrade():
-            self._ignoring = True
-        scope = {
-            "type": "http",
-            "asgi": _ASGI,
-            "http_version": version,
-            "method": parser.get_method().decode("ascii"),
-            "scheme": "http",
-            "root_path": "",
-            "headers": self._headers,
-            "client": self._client,
-            "server": self._server,
-        }
-        self._target(scope, b"".join(self._url))
-        length: int | None = None
-        expect = False
-        for name, value in self._headers:
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"expect":
-                expect = value.lower() == b"100-continue"
-        exchange = Exchange(self, scope, keep_alive=parser.should_keep_alive() and not
-                            self._ignoring, content_length=length, expect_continue=expect,
+            self._ignoring = True  # answered as plain HTTP; what follows is another protocol
+        exchange = Exchange(self, head.scope, keep_alive=parser.should_keep_alive() and not
+                            self._ignoring, content_length=head.content_length,
+                            expect_continue=head.expect_continue,
                             body_timeout_s=self.settings.idle_timeout_s)
-        if length is None and not _chunked(self._headers):
-            exchange.body_complete = True  # no body at all; on_message_complete follows
+        exchange.body_complete = not head.has_body  # else on_message_complete says so
         return exchange
-
-    def _target(self, scope: dict[str, Any], target: bytes) -> None:
-        if not target.startswith(b"/"):
-            try:
-                parsed = httptools.parse_url(target)
-            except httptools.HttpParserInvalidURLError:
-                raise self._fail(400, "malformed request target") from None
-            raw_path, query = parsed.path or b"/", parsed.query or b""
-        else:
-            raw_path, _, query = target.partition(b"?")
-            raw_path = raw_path.partition(b"#")[0]
-        path = raw_path.decode("latin-1")
-        scope["path"] = unquote(path) if "%" in path else path
-        scope["raw_path"] = raw_path
-        scope["query_string"] = query.partition(b"#")[0]
 
     def _start(self, exchange: Exchange) -> None:
         self._active = exchange
@@ -331,21 +286,18 @@ class HttpConnection(asyncio.Protocol):
 
     # -- failures, timers, flow control -------------------------------------------------------
 
-    def _fail(self, status: int, message: str) -> _Reject:
-        self._rejection = _Reject(status, message)
-        return self._rejection
-
     def _count_head(self, size: int) -> None:
         self._head_bytes += size
         limit = self.settings.max_head_bytes
         if self._head_bytes > limit:
-            raise self._fail(431, f"request head larger than {limit} bytes")
+            self._rejection = BadRequest(431, f"request head larger than {limit} bytes")
+            raise self._rejection
 
     def _reject(self, status: int, message: str) -> None:
         """Answer ``status`` after the requests before this one, then close."""
         log.debug("rejecting a request from %s: %s", self._client, message)
         self._ignoring = True
-        self._disarm()
+        self._deadline.clear()
         pending, self._parsing = self._parsing, None
         if pending is None or pending.response_complete:
             pending = Exchange(self, {}, keep_alive=False, content_length=None,
@@ -378,7 +330,7 @@ class HttpConnection(asyncio.Protocol):
             return
         transport.write_eof()
         self._update_reading()
-        self._arm(self.settings.linger_s)
+        self._deadline.set(self.settings.linger_s)
 
     def _update_reading(self) -> None:
         transport = self.transport
@@ -395,29 +347,7 @@ class HttpConnection(asyncio.Protocol):
             else:
                 transport.resume_reading()
 
-    # One timer per connection, moved lazily: a response sets a deadline (cheap), and the
-    # timer, when it fires early, re-arms for the deadline; no timer churn per request.
-
-    def _arm(self, delay: float) -> None:
-        deadline = self.loop.time() + delay
-        self._deadline = deadline
-        timer = self._timer
-        if timer is None or timer.when() > deadline:
-            if timer is not None:
-                timer.cancel()
-            self._timer = self.loop.call_at(deadline, self._expired)
-
-    def _disarm(self) -> None:
-        self._deadline = None
-
     def _expired(self) -> None:
-        self._timer = None
-        deadline = self._deadline
-        if deadline is None:
-            return
-        if self.loop.time() < deadline:
-            self._timer = self.loop.call_at(deadline, self._expired)
-            return
         active = self._active
         if self.transport is not None and (active is None or active.response_complete):
             self.transport.close()
@@ -437,12 +367,3 @@ class HttpConnection(asyncio.Protocol):
         if self.task is not None:
             self.task.cancel()
 
-
-def _address(info: Any) -> tuple[str, int] | None:
-    if isinstance(info, tuple) and len(info) >= 2:
-        return str(info[0]), int(info[1])
-    return None
-
-
-def _chunked(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name == b"transfer-encoding" for name, _ in headers)
