@@ -7,9 +7,7 @@ ones already listening, and shutdown mirrors start-up step by step.
 
 from __future__ import annotations
 
-import contextlib
 import socket
-from collections.abc import Iterator
 from typing import Any, Protocol
 
 from modelport.errors import ConfigError
@@ -34,38 +32,32 @@ class Front(Protocol):
 
 
 class HttpFront:
-    """An ASGI app served by uvicorn (httptools) on a socket bound here."""
+    """An ASGI app served by modelport's lean HTTP/1.1 server (serve/http/wire: one write per
+    response) on a socket bound here."""
 
     def __init__(self, name: str, app: Any, address: str, port: int) -> None:
         self.name, self.app, self.address, self.port = name, app, address, port
         self._server: Any = None
 
     async def start(self) -> int:
-        """Bind and run uvicorn's start-up on the socket (no polling: it returns listening)."""
-        import uvicorn
+        """Bind and start accepting (it returns listening: nothing to poll)."""
+        from modelport.serve.http.wire import WireServer
 
         sock = bind(self.address, self.port)
-        config = uvicorn.Config(self.app, loop="none", http="httptools", lifespan="off",
-                                access_log=False, log_level="warning", server_header=False,
-                                date_header=False, timeout_keep_alive=30)
-        config.load()
-        server = _quiet_uvicorn(config)
-        server.lifespan = config.lifespan_class(config)
+        server = WireServer(self.app)
         try:
-            await server.startup(sockets=[sock])
+            port = await server.start(sock)
         except BaseException:
             sock.close()
             raise
         self._server = server
-        return int(sock.getsockname()[1])
+        return port
 
     async def stop(self, grace_s: float) -> None:
-        """Stop accepting; finish what is in flight (idle keep-alive connections close)."""
-        if self._server is None:
-            return
-        self._server.config.timeout_graceful_shutdown = grace_s
-        await self._server.shutdown()
-        self._server = None
+        """Stop accepting, close idle connections, let requests in flight finish."""
+        if self._server is not None:
+            await self._server.stop(grace_s)
+            self._server = None
 
 
 class GrpcFront:
@@ -125,15 +117,3 @@ def bind(address: str, port: int) -> socket.socket:
         raise ConfigError(f"cannot bind {address}:{port}: {exc.strerror}") from None
     sock.set_inheritable(True)
     return sock
-
-
-def _quiet_uvicorn(config: Any) -> Any:
-    """uvicorn.Server without its own signal handling (the Server owns signals)."""
-    import uvicorn
-
-    class Quiet(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return Quiet(config)

@@ -5,6 +5,7 @@ purpose, the test pins modelport's answer and docs/serve.md says why."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -164,6 +165,21 @@ def _read_all(sock: socket.socket) -> bytes:
             break
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def test_too_many_chunks_are_refused(server: ServerProcess) -> None:
+    """http_request_many_chunks: more than 65536 non-empty chunks is 400 with Triton's words,
+    and the server stays up."""
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=60) as sock:
+        sock.sendall(b"POST /v2/models/simple/infer HTTP/1.1\r\nHost: x\r\n"
+                     b"Inference-Header-Content-Length: 0\r\nTransfer-Encoding: chunked\r\n"
+                     b"Connection: close\r\n\r\n")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(b"1\r\nA\r\n" * 65537 + b"0\r\n\r\n")
+        reply = _read_all(sock)
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    assert b"Chunked request body exceeds maximum of 65536 non-empty chunks" in reply
+    assert _alive(server)
 
 
 def test_full_queue_is_503(server: ServerProcess) -> None:

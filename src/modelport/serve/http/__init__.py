@@ -1,1 +1,1 @@
-"""The HTTP/REST front: a raw ASGI application served by uvicorn."""
+"""The HTTP/REST front: a raw ASGI application served by modelport's lean HTTP/1.1 server (wire)."""
