@@ -190,7 +190,7 @@ def test_unknown_output_is_named_with_the_known_ones() -> None:
 def test_duplicate_output_is_named() -> None:
     """Asking for one output twice is rejected by name."""
     assert _error(BATCHED, _pair(), ("ids", "sum", "ids")) == (
-        "output 'ids' already exists in request")
+        "output 'ids' already exists in request: it is requested more than once")
 
 
 @pytest.mark.parametrize("bad", [b"\xff", b"ok\xc3", b"\xed\xa0\x80"])
