@@ -67,3 +67,13 @@ def random_like(datatype: str, shape: list[int], seed: int = 0) -> np.ndarray:
         info = np.iinfo(dtype)
         return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
     return rng.standard_normal(shape).astype(dtype)
+
+
+def simple_model() -> onnx.ModelProto:
+    """Triton's example ``simple``: INT32 [batch, 16] inputs INPUT0/INPUT1, OUTPUT0 = their
+    sum, OUTPUT1 = their difference."""
+    spec = [helper.make_tensor_value_info(n, TensorProto.INT32, ["batch", 16])
+            for n in ("INPUT0", "INPUT1", "OUTPUT0", "OUTPUT1")]
+    nodes = [helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]),
+             helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"])]
+    return _finish(helper.make_graph(nodes, "simple", spec[:2], spec[2:]))

@@ -20,7 +20,7 @@ import tritonclient.grpc.aio as grpcaio
 import tritonclient.http as httpclient
 import tritonclient.utils.shared_memory as shm
 from onnx import TensorProto, helper
-from support.models import write_model
+from support.models import simple_model, write_model
 from support.server import ServerProcess
 from tritonclient.utils import (
     InferenceServerException,
@@ -40,18 +40,6 @@ parameters { key: "delay_ms" value { string_value: "1500" } }
 """
 
 
-def _simple() -> Any:
-    """Triton's example model: OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1 (INT32)."""
-    spec = [helper.make_tensor_value_info(n, TensorProto.INT32, ["batch", 16])
-            for n in ("INPUT0", "INPUT1", "OUTPUT0", "OUTPUT1")]
-    nodes = [helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]),
-             helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"])]
-    model = helper.make_model(helper.make_graph(nodes, "simple", spec[:2], spec[2:]),
-                              opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
-
-
 def _words() -> Any:
     """BYTES identity: TEXT -> ECHO."""
     x = helper.make_tensor_value_info("TEXT", TensorProto.STRING, ["batch", 3])
@@ -67,7 +55,7 @@ def _words() -> Any:
 def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """simple, words and slow, with client shared memory allowed."""
     repo = tmp_path_factory.mktemp("repo")
-    write_model(repo, "simple", _simple())
+    write_model(repo, "simple", simple_model())
     write_model(repo, "words", _words())
     (repo / "slow" / "1").mkdir(parents=True)
     (repo / "slow" / "config.pbtxt").write_text(SLOW)
@@ -323,7 +311,7 @@ def test_asyncio_grpc_client(server: ServerProcess) -> None:
 def test_client_shared_memory_is_off_by_default(start_server, tmp_path: Path) -> None:
     """Without --allow-client-shm, register and unregister are refused and status is empty;
     CUDA shared memory answers that this server has no GPU (400, not 404), on both fronts."""
-    write_model(tmp_path / "models", "simple", _simple())
+    write_model(tmp_path / "models", "simple", simple_model())
     server = start_server(tmp_path / "models")
     handle = shm.create_shared_memory_region("d", f"/d_{os.getpid()}", 8)
     try:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from onnx import TensorProto, helper
-from support.models import write_model
+from support.models import simple_model, write_model
 from support.server import ServerProcess
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException, deserialize_bytes_tensor
@@ -36,17 +36,6 @@ def _zero(count: int, datatype: str, dims: list[str | int]) -> Any:
                for i in range(count)]
     nodes = [helper.make_node("Identity", [f"INPUT{i}"], [f"OUTPUT{i}"]) for i in range(count)]
     model = helper.make_model(helper.make_graph(nodes, "zero", inputs, outputs),
-                              opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
-
-
-def _simple() -> Any:
-    spec = [helper.make_tensor_value_info(n, TensorProto.INT32, ["batch", 16])
-            for n in ("INPUT0", "INPUT1", "OUTPUT0", "OUTPUT1")]
-    nodes = [helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]),
-             helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"])]
-    model = helper.make_model(helper.make_graph(nodes, "simple", spec[:2], spec[2:]),
                               opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
@@ -71,7 +60,7 @@ def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     write_model(repo, "onnx_zero_1_object", _zero(1, "BYTES", ["n"]))
     write_model(repo, "onnx_zero_1_float16", _zero(1, "FP16", ["a", "b"]))
     write_model(repo, "onnx_zero_3_float32", _zero(3, "FP32", ["n"]))
-    write_model(repo, "simple", _simple())
+    write_model(repo, "simple", simple_model())
     (repo / "onnx_zero_1_float32_queue" / "1").mkdir(parents=True)
     (repo / "onnx_zero_1_float32_queue" / "config.pbtxt").write_text(QUEUED)
     proc = ServerProcess(repo, "--model-control-mode", "explicit", "--load-model", "*",
