@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -178,6 +179,7 @@ def connect(address: str | None, cpus: float) -> Iterator[Cluster]:
             ray.init(num_cpus=max(1, int(cpus + 0.999)), include_dashboard=False,
                      _node_ip_address="127.0.0.1", **quiet)
         else:
+            _check_reachable(address)
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterError(_no_cluster(address, exc)) from None
@@ -185,6 +187,20 @@ def connect(address: str | None, cpus: float) -> Iterator[Cluster]:
         yield Cluster(_info(ray, embedded=address is None))
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on HOST:PORT with nothing listening (Ray itself retries for minutes)."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"--address expects auto, HOST:PORT or ray://HOST:PORT, got "
+                           f"'{address}'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ClusterError(_no_cluster(address, exc)) from None
 
 
 def _no_cluster(address: str | None, exc: BaseException) -> str:

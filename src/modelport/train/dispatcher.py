@@ -129,11 +129,20 @@ class Dispatcher:
     # --- the run ---------------------------------------------------------------------------
 
     def run(self) -> Outcome:
-        """Train to ``total_steps`` and return the final state.
+        """Train to ``total_steps`` and return the final state; the actors stop afterwards.
 
         Raises:
             ClusterError: workers stay lost longer than the step timeout.
         """
+        try:
+            return self._run()
+        finally:
+            for slot in self.slots:
+                self.cluster.kill(slot.worker.actor)
+            if hasattr(self, "aggregator"):
+                self.cluster.kill(self.aggregator.actor)
+
+    def _run(self) -> Outcome:
         p = self.plan
         began = time.monotonic()
         self.aggregator = self.cluster.new_aggregator(p.source, p.seed, p.checkpoint_dir,

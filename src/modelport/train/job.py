@@ -8,7 +8,7 @@ the chosen strategy, evaluates, exports and hands the model to a server.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import shutil
 import tempfile
@@ -28,19 +28,20 @@ Notes = Callable[[str], None]
 
 
 def require_extra(strategy: str) -> None:
-    """Fail with one line when torch or ray (or Ray Train for ddp) is missing.
+    """Fail with one line when torch or ray (or what Ray Train imports, for ddp) is missing.
 
     Raises:
         MissingExtra: a package of ``modelport[train]`` is not installed.
     """
-    for module, purpose in (("torch", "modelport train"), ("ray", "modelport train"),
-                            ("onnxscript", "exporting the trained model")):
-        if importlib.util.find_spec(module) is None:
-            raise MissingExtra(module, "train", purpose)
+    needed = [("torch", "modelport train"), ("ray", "modelport train"),
+              ("onnxscript", "exporting the trained model")]
     if strategy == "ddp":
-        for module in ("pandas", "pyarrow", "fsspec"):
-            if importlib.util.find_spec(module) is None:
-                raise MissingExtra(module, "train", "--strategy ddp (Ray Train)")
+        needed += [(m, "--strategy ddp (Ray Train)") for m in ("pandas", "pyarrow", "fsspec")]
+    for module, purpose in needed:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise MissingExtra(module, "train", purpose) from None
 
 
 @dataclass(frozen=True)
