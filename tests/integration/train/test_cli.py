@@ -17,7 +17,8 @@ from .conftest import TINY_SPEC
 EXAMPLE = Path(__file__).parents[3] / "examples" / "train" / "digits.py"
 
 
-def _train(*args: str, code: str | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def _train(*args: str, code: str | None = None,
+           timeout: float = 240) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "modelport", "train", *args]
     if code is not None:
         command = [sys.executable, "-c", code, "train", *args]
