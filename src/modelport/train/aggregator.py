@@ -83,7 +83,7 @@ class Aggregator:
 
     def current(self) -> tuple[ApplyStatus, np.ndarray]:
         """The status and the published state vector."""
-        return self.status(), self.model.state()
+        return self.status(), self.model.vector.numpy()
 
     def apply(self, version: int, keys: list[Key], divisor: int,
               *gradients: Any) -> tuple[ApplyStatus, np.ndarray]:
@@ -98,12 +98,8 @@ class Aggregator:
         self.duplicates += len(keys) - len(fresh)
         if not fresh:
             return self.status(), self.model.state()
-        stacked = np.stack([g for _, g in fresh])
-        size = self.model.param_size
-        self.grad.copy_(torch.from_numpy(stacked[:, :size].sum(axis=0) / divisor))
+        self._merge([g for _, g in fresh], divisor)
         self.optimizer.step()
-        if self.model.size > size:
-            self.model.buffer_vector.copy_(torch.from_numpy(stacked[:, size:].mean(axis=0)))
         for step, shard in (k for k, _ in fresh):
             self.applied.add((step, shard))
             self.clocks[shard] = max(self.clocks.get(shard, 0), step + 1)
@@ -111,7 +107,27 @@ class Aggregator:
         self._prune()
         if self.version % self.every == 0:
             self._checkpoint()
-        return self.status(applied=len(fresh)), self.model.state()
+        return self.status(applied=len(fresh)), self.model.vector.numpy()
+
+    def _merge(self, gradients: list[np.ndarray], divisor: int) -> None:
+        """Sum the gradients into the optimizer's .grad in place, divide; average the buffers.
+
+        In place, without stacking: on a shared host each extra copy of a large gradient
+        costs milliseconds per step.
+        """
+        size = self.model.param_size
+        grad = self.grad.numpy()
+        np.copyto(grad, gradients[0][:size])
+        for g in gradients[1:]:
+            np.add(grad, g[:size], out=grad)
+        if divisor != 1:
+            grad /= divisor
+        if self.model.size > size:
+            buffers = self.model.buffer_vector.numpy()
+            np.copyto(buffers, gradients[0][size:])
+            for g in gradients[1:]:
+                np.add(buffers, g[size:], out=buffers)
+            buffers /= len(gradients)
 
     def _prune(self) -> None:
         floor = min(self.clocks.values(), default=0) - self.staleness - 2
