@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .conftest import run_ps
+from support.training import run_ps
 
 ray = pytest.importorskip("ray")
 

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import tritonclient.http as httpclient
 from support.server import ServerProcess
-
-from .conftest import reference_state
+from support.training import reference_state
 
 POLL = ("--model-control-mode", "poll", "--repository-poll-secs", "0.2")
 INPUT = np.random.default_rng(5).standard_normal((4, 6)).astype(np.float32)

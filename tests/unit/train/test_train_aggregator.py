@@ -56,9 +56,10 @@ def test_flat_model_refuses_float64() -> None:
 def test_apply_steps_once_and_skips_duplicates(tmp_path: Path) -> None:
     """The same (step, worker) key delivered twice is applied once and counted."""
     agg = _aggregator(tmp_path)
-    status, start = agg.current()
+    start = agg.current()[1].copy()  # the aggregator publishes its own vector; Ray copies it
     grad = np.ones(agg.model.size, dtype=np.float32)
-    status, after = agg.apply(0, [(0, 0), (0, 1)], 2, grad, grad)
+    status, published = agg.apply(0, [(0, 0), (0, 1)], 2, grad, grad)
+    after = published.copy()
     assert status.version == 1 and status.applied == 2
     assert not np.allclose(start[:agg.model.param_size], after[:agg.model.param_size])
     status, again = agg.apply(1, [(0, 0)], 1, grad)

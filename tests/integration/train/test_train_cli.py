@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from .conftest import TINY_SPEC
+from support.training import TINY_SPEC
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "train" / "digits.py"
 

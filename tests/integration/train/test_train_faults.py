@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from .conftest import reference_state, run_ps
+from support.training import reference_state, run_ps
 
 ray = pytest.importorskip("ray")
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from .conftest import reference_state, run_ps
+from support.training import reference_state, run_ps
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 
