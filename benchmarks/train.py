@@ -3,8 +3,8 @@
   1. Overhead: ps with 1 worker vs a plain single-process torch loop, the digits example's CNN
      and data, batch 32, one torch thread each; alternated over rounds, median ratio.
   2. Scaling: ps steps/s with 1 and 2 workers (each worker one torch thread, batch 32 each).
-  3. Communication: per-step time of ps (1 worker) minus the plain loop's, for MLPs of ~1M and
-     ~10M parameters (the weights and the gradient cross the object store every step).
+  3. Communication: per-step time of ps (1 worker) minus the plain loop's, for MLPs of 1M and
+     10M parameters (the weights and the gradient cross the object store every step).
   4. Recovery: a worker SIGKILLed mid-run; seconds until the next step completes.
 
 Run: python benchmarks/train.py  (needs pip install 'modelport[train]')
@@ -95,10 +95,13 @@ def ps_run(cluster: Any, spec_path: Path, workers: int, steps: int, batch: int,
 
 def overhead(cluster: Any, rounds: int, steps: int) -> None:
     ratios, ps_rates, plain_rates = [], [], []
-    for _ in range(rounds):
+    for index in range(rounds):  # the two sides take turns; the host's speed drifts
+        if index % 2:
+            plain_rate = plain_loop(DIGITS, steps, 32)
         outcome, _ = ps_run(cluster, DIGITS, 1, steps, 32)
         ps_rate = steps / outcome.seconds
-        plain_rate = plain_loop(DIGITS, steps, 32)
+        if not index % 2:
+            plain_rate = plain_loop(DIGITS, steps, 32)
         ps_rates.append(ps_rate)
         plain_rates.append(plain_rate)
         ratios.append(ps_rate / plain_rate)
@@ -120,7 +123,7 @@ def scaling(cluster: Any, steps: int) -> None:
 
 
 def communication(cluster: Any, steps: int, folder: Path) -> None:
-    for width in (700, 2200):
+    for width in (1000, 3160):
         path = folder / f"mlp{width}.py"
         path.write_text(MLP_SPEC.format(width=width))
         params = width * width + width + width * 10 + 10
@@ -149,8 +152,8 @@ def recovery(cluster: Any, steps: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
     from modelport.train.cluster import connect
 
