@@ -192,25 +192,41 @@ class Dispatcher:
     # --- synchronous -------------------------------------------------------------------------
 
     def _run_sync(self, status: ApplyStatus, state_ref: Any, outcome: Outcome) -> Any:
+        total = self.plan.total_steps
         step = status.version
-        while step < self.plan.total_steps:
-            self._maybe_grow()
-            metas, grads = self._collect_step(step, state_ref)
+        pending = self._dispatch(step, state_ref) if step < total else {}
+        while step < total:
+            metas, grads = self._collect_step(step, state_ref, pending)
             keys = [(step, m.shard) for m in metas]
-            status, state_ref = self._apply(step, keys, len(grads), grads)
-            if not status.rewound:
+            status_ref, state_ref = self.aggregator.apply(step, keys, len(grads), grads)
+            if step + 1 < total:
+                # Dispatch the next step at once, on the weights the apply will publish: Ray
+                # hands them to the workers when they exist, without a round trip through here.
+                self._maybe_grow()
+                pending = self._dispatch(step + 1, state_ref)
+            status = self.cluster.get(status_ref)
+            if status.rewound:  # the aggregator came back from a checkpoint: replay from there
+                self.aggregator_restarts += 1
+                pending = self._dispatch(status.version, state_ref)
+            else:
                 self._record_loss(metas)
             step = status.version
             outcome.steps = step
             self._event(step, len(self.slots))
         return state_ref
 
-    def _collect_step(self, step: int, state_ref: Any) -> tuple[list[GradMeta], list[Any]]:
+    def _dispatch(self, step: int, state_ref: Any) -> dict[Any, tuple[Slot, Any]]:
+        """Send every worker its task of ``step``; returns meta ref -> (slot, gradient ref)."""
         shards = len(self.slots)
         pending: dict[Any, tuple[Slot, Any]] = {}
         for slot in self.slots:
             meta, grad = slot.worker.compute(GradTask(step, slot.shard, shards), state_ref)
             pending[meta] = (slot, grad)
+        return pending
+
+    def _collect_step(self, step: int, state_ref: Any, pending: dict[Any, tuple[Slot, Any]]
+                      ) -> tuple[list[GradMeta], list[Any]]:
+        shards = len({slot.shard for slot, _ in pending.values()})
         done: dict[int, tuple[GradMeta, Any]] = {}
         started = last_progress = time.monotonic()
         while pending:
