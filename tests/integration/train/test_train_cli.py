@@ -96,11 +96,11 @@ def test_checkpoint_folder_of_an_earlier_run(spec: Path, tmp_path: Path) -> None
 def test_json_summary_of_the_digits_example(tmp_path: Path) -> None:
     """The bundled example trains on 2 workers, exports, and --json prints one JSON object."""
     pytest.importorskip("sklearn")
-    done = _train(str(EXAMPLE), "--workers", "2", "--epochs", "8", "--export",
+    done = _train(str(EXAMPLE), "--workers", "2", "--epochs", "6", "--export",
                   str(tmp_path / "models" / "digits"), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["steps"] == 8 * 22 and summary["workers"] == 2
+    assert summary["steps"] == 6 * 22 and summary["workers"] == 2
     assert summary["metrics"]["accuracy"] >= 0.95
     assert summary["exported"] == str(tmp_path / "models" / "digits" / "1")
     assert summary["export_max_abs_diff"] <= 1e-4

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -12,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import tritonclient.http as httpclient
 from support.server import ServerProcess
 from support.training import reference_state
 
 POLL = ("--model-control-mode", "poll", "--repository-poll-secs", "0.2")
+pytestmark = pytest.mark.usefixtures("local_ray")
 INPUT = np.random.default_rng(5).standard_normal((4, 6)).astype(np.float32)
 
 
@@ -27,11 +26,14 @@ def _own_cache(tmp_path: Path) -> tuple[str, str]:
     return ("--cache-dir", str(tmp_path / "ort-cache"))
 
 
-def _train(spec: Path, steps: int, *args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "modelport", "train", str(spec), "--steps",
-                           str(steps), "--json", *args], capture_output=True, text=True,
-                          timeout=240, env=os.environ.copy())
-    assert done.returncode == 0, done.stderr
+def _train(spec: Path, steps: int, export: Path, serve_url: str | None = None) -> None:
+    """Train in this process on the module's Ray (as `modelport train` does) and export."""
+    from modelport.train.config import ExportTarget, TrainConfig
+    from modelport.train.job import train
+
+    summary = train(TrainConfig(spec=spec, steps=steps, export=ExportTarget.parse(str(export)),
+                                serve_url=serve_url))
+    assert summary.steps == steps and summary.exported
 
 
 def _torch_outputs(spec: Path, steps: int) -> np.ndarray:
@@ -69,7 +71,7 @@ def test_poll_server_picks_up_the_new_version_with_no_failed_request(
     """Version 2 trained while a client streams requests at version 1: it serves, nothing
     fails, and its outputs are those of the trained torch model."""
     repo = tmp_path / "repo"
-    _train(tiny_spec, 5, "--export", str(repo / "tiny"))
+    _train(tiny_spec, 5, repo / "tiny")
     server = ServerProcess(repo, *POLL, *_own_cache(tmp_path), log_path=tmp_path / "server.log")
     counts = {"ok": 0, "failed": 0}
     errors: list[str] = []
@@ -92,7 +94,7 @@ def test_poll_server_picks_up_the_new_version_with_no_failed_request(
                                    _torch_outputs(tiny_spec, 5), atol=1e-4)
         thread = threading.Thread(target=stream)
         thread.start()
-        _train(tiny_spec, 15, "--export", str(repo / "tiny"))
+        _train(tiny_spec, 15, repo / "tiny")
         deadline = time.monotonic() + 60
         while not _ready(server.http_url, 2) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -118,8 +120,7 @@ def test_serve_url_loads_through_the_explicit_api(tiny_spec: Path, tmp_path: Pat
     server = ServerProcess(repo, "--model-control-mode", "explicit", *_own_cache(tmp_path),
                            log_path=tmp_path / "server.log")
     try:
-        _train(tiny_spec, 5, "--export", str(repo / "tiny"), "--serve-url",
-               f"http://{server.http_url}")
+        _train(tiny_spec, 5, repo / "tiny", serve_url=f"http://{server.http_url}")
         client = httpclient.InferenceServerClient(server.http_url)
         np.testing.assert_allclose(_infer(client), _torch_outputs(tiny_spec, 5), atol=1e-4)
     finally:
