@@ -121,6 +121,11 @@ class Cluster:
             if isinstance(cause, ModelportError):
                 raise cause from None
             raise TrainError(f"a training task failed: {cause or exc}") from None
+        except self._exceptions.RayActorError as exc:
+            if not getattr(exc, "actor_init_failed", False):
+                raise  # died while running: the caller decides (a restart is on its way)
+            raise TrainError(f"a training actor failed to start (it would fail again on "
+                             f"restart): {_last_line(str(exc))}") from None
 
     def wait(self, refs: Sequence[Any], count: int, timeout: float) -> list[Any]:
         """Refs among ``refs`` that are ready, at least ``count`` unless ``timeout`` passes."""
@@ -155,6 +160,12 @@ class _RestoringAggregator(Aggregator):
 
 _WorkerActor: Any = ray.remote(max_restarts=-1, max_task_retries=-1)(GradientWorker)
 _AggregatorActor: Any = ray.remote(max_restarts=-1, max_task_retries=-1)(_RestoringAggregator)
+
+
+def _last_line(text: str) -> str:
+    """The last non-empty line of a remote traceback: the exception and its message."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else text[:300]
 
 
 def _loopback_env() -> None:

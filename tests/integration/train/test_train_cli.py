@@ -85,6 +85,17 @@ def test_missing_extra(spec: Path, missing: str) -> None:
                     "pip install 'modelport[train]'")
 
 
+def test_spec_failing_only_on_the_workers(tmp_path: Path) -> None:
+    """A spec that loads on the driver but fails in the workers' constructors stops the job
+    with the workers' error, instead of restarting them until the step timeout."""
+    path = tmp_path / "remote.py"
+    path.write_text(TINY_SPEC.replace(
+        "def dataset():\n", "def dataset():\n    import ray\n    if ray.is_initialized():\n"
+        "        raise RuntimeError('no data on this node')\n"))
+    done = _train(str(path), "--step-timeout", "100", timeout=120)
+    _one_line_error(done, "failed to start", "no data on this node")
+
+
 def test_checkpoint_folder_of_an_earlier_run(spec: Path, tmp_path: Path) -> None:
     """A checkpoint folder that already holds a checkpoint needs --resume."""
     (tmp_path / "ckpt").mkdir()
