@@ -203,7 +203,7 @@ def connect(address: str | None, cpus: float) -> Iterator[Cluster]:
 def _check_reachable(address: str) -> None:
     """Fail fast on HOST:PORT with nothing listening (Ray itself retries for minutes)."""
     if address == "auto":
-        return
+        address = _resolve_auto()
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ClusterError(f"--address expects auto, HOST:PORT or ray://HOST:PORT, got "
@@ -212,6 +212,19 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as exc:
         raise ClusterError(_no_cluster(address, exc)) from None
+
+
+def _resolve_auto() -> str:
+    """What ``auto`` means to Ray (RAY_ADDRESS, the last ``ray start``, a running GCS)."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        resolved = canonicalize_bootstrap_address("auto")
+    except (ConnectionError, ValueError) as exc:
+        raise ClusterError(_no_cluster("auto", exc)) from None
+    if resolved is None:
+        raise ClusterError(_no_cluster("auto", ConnectionError("no running Ray found")))
+    return str(resolved)
 
 
 def _no_cluster(address: str | None, exc: BaseException) -> str:

@@ -32,20 +32,26 @@ class TrainProgress:
         self._first: tuple[float, int] | None = None
 
     def __enter__(self) -> TrainProgress:
-        self.progress.start()
-        return self
+        return self  # the bar appears with the first line or step, not for early errors
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.stop()
+
+    def _start(self) -> None:
+        if not self.progress.live.is_started:
+            self.progress.start()
 
     def note(self, text: str) -> None:
         """Print one line above the bar."""
         if self.enabled:
+            self._start()
             self.progress.console.print(text)
 
     def __call__(self, event: StepEvent) -> None:
         """Show one step event."""
+        self._start()
         now = time.monotonic()
         if self._first is None:
             self._first = (now, event.step)
