@@ -85,6 +85,7 @@ class Dispatcher:
         self.aggregator_restarts = 0
         self.loss = float("nan")
         self.losses: list[float] = []
+        self.typical_s = 0.0  # moving average of a gradient's compute time
 
     # --- workers ---------------------------------------------------------------------------
 
@@ -125,6 +126,12 @@ class Dispatcher:
         if slot.pid is not None and slot.pid != meta.pid:
             self.restarts += 1
         slot.pid = meta.pid
+        self.typical_s = meta.seconds if not self.typical_s else (
+            0.9 * self.typical_s + 0.1 * meta.seconds)
+
+    def _late(self, waited_s: float) -> bool:
+        """Whether a task out this long counts as a worker not alive (for the progress bar)."""
+        return waited_s > max(SLOW_S, 5 * self.typical_s)
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -249,8 +256,8 @@ class Dispatcher:
                 last_progress = time.monotonic()
             if pending:
                 waited = time.monotonic() - started
-                slow = time.monotonic() - last_progress > SLOW_S or waited > SLOW_S
-                self._event(step, len(self.slots) - (len(pending) if slow else 0), waiting=True)
+                late = self._late(time.monotonic() - last_progress) or self._late(waited)
+                self._event(step, len(self.slots) - (len(pending) if late else 0), waiting=True)
                 if self._drop_lost(pending, step, waited):
                     return self._reshard_result(done)
                 if waited > self.plan.step_timeout:
@@ -290,6 +297,7 @@ class Dispatcher:
         clocks = {s.shard: status.clocks.get(s.shard, 0) for s in self.slots}
         busy: dict[Any, tuple[Slot, int, int, Any]] = {}  # meta ref -> (slot, clock, version, grad)
         generation: dict[Any, int] = {}
+        sent: dict[Any, float] = {}
         gen = 0
         started = time.monotonic()
         while min(clocks.values()) < total:
@@ -301,17 +309,21 @@ class Dispatcher:
                 meta, grad = slot.worker.compute(GradTask(clock, slot.shard, shards), state_ref)
                 busy[meta] = (slot, clock, version, grad)
                 generation[meta] = gen
+                sent[meta] = time.monotonic()
             ready = self.cluster.wait(list(busy), 1, TICK_S)
             if not ready:
                 if time.monotonic() - started > self.plan.step_timeout:
                     raise ClusterError(f"no gradient for {self.plan.step_timeout:.0f}s "
                                        "(--step-timeout): the workers are lost")
-                self._event(min(clocks.values()), len(self.slots) - len(busy), waiting=True)
+                now = time.monotonic()
+                late = sum(1 for ref in busy if self._late(now - sent[ref]))
+                self._event(min(clocks.values()), len(self.slots) - late, waiting=True)
                 continue
             ready += self.cluster.wait([r for r in busy if r not in ready], len(busy), 0)
             metas, keys, grads = [], [], []
             for ref in ready:
                 slot, clock, seen, grad = busy.pop(ref)
+                sent.pop(ref, None)
                 if generation.pop(ref) != gen:
                     continue
                 try:
