@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "modelport.probe.cli",
     "modelport.bench.cli",
     "modelport.doctor.cli",
+    "modelport.train.cli",
 )
 
 

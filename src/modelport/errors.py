@@ -25,8 +25,12 @@
     ├── ProbeError                         modelport probe
     │   ├── ElfError(ValueError)           a file is not a readable ELF object
     │   └── FatbinError(ValueError)        a GPU fat binary is truncated or corrupt
-    └── BenchError                         modelport bench
-        └── RuntimeUnavailable             a benchmark runtime cannot run here
+    ├── BenchError                         modelport bench
+    │   └── RuntimeUnavailable             a benchmark runtime cannot run here
+    └── TrainError                         modelport train
+        ├── SpecError(ValueError)          the training spec file is missing or incomplete
+        ├── ClusterError                   Ray cannot be started or reached, or workers are lost
+        └── ExportError                    the trained model cannot be exported or handed off
 
 Messages say what happened and how to fix it.
 """
@@ -178,3 +182,19 @@ class BenchError(ModelportError):
 
 class RuntimeUnavailable(BenchError):
     """A benchmark runtime cannot run on this machine; the message says why."""
+
+
+class TrainError(ModelportError):
+    """modelport train could not complete."""
+
+
+class SpecError(TrainError, ValueError):
+    """The training spec file is missing, does not load, or lacks a required function."""
+
+
+class ClusterError(TrainError):
+    """Ray cannot be started or reached, or too few workers are left to go on."""
+
+
+class ExportError(TrainError):
+    """The trained model cannot be written as ONNX or handed to a server."""

@@ -1,0 +1,354 @@
+"""The dispatcher: the driver loop that hands gradient tasks to workers and never blocks on one.
+
+Synchronous (``staleness`` 0): each step sends the published weights to every worker, collects
+the gradients with ``wait`` as they come, and asks the aggregator for one merged step. A worker
+that dies is restarted by Ray and its task re-run; the step waits for it, so the result is the
+same as an uninterrupted run. With an elastic range, a worker whose node left is dropped
+(never below MIN) and new workers join between steps when the cluster has room.
+
+Bounded staleness (``staleness`` K > 0, stale-synchronous parallel): each worker walks through
+its own data steps; it may start data step ``c`` only while ``c <= slowest + K``. Whatever
+gradients are ready are merged into one optimizer step at once, each weighted 1/N.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelport.errors import ClusterError
+from modelport.train.cluster import Cluster, RemoteWorker
+from modelport.train.config import WorkerRange
+from modelport.train.messages import ApplyStatus, GradMeta, GradTask, StepEvent
+from modelport.train.spec import SpecSource
+
+TICK_S = 0.25
+SLOW_S = 1.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the dispatcher needs to know about the job."""
+
+    source: SpecSource
+    total_steps: int
+    batch: int
+    seed: int
+    workers: WorkerRange
+    staleness: int
+    cpus_per_worker: float
+    checkpoint_dir: str
+    checkpoint_every: int
+    resume: bool
+    step_timeout: float
+
+
+@dataclass
+class Outcome:
+    """What the run produced: the final state vector and what happened on the way."""
+
+    state: Any
+    steps: int
+    start_step: int
+    loss: float
+    startup_seconds: float = 0.0
+    seconds: float = 0.0
+    worker_restarts: int = 0
+    aggregator_restarts: int = 0
+    duplicates: int = 0
+    max_staleness: int = 0
+    workers_final: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Slot:
+    """One worker as the dispatcher sees it."""
+
+    worker: RemoteWorker
+    shard: int
+    pid: int | None = None
+
+
+class Dispatcher:
+    """Drives one ps job on a connected cluster."""
+
+    def __init__(self, cluster: Cluster, plan: Plan,
+                 on_step: Callable[[StepEvent], None] = lambda e: None) -> None:
+        self.cluster = cluster
+        self.plan = plan
+        self.on_step = on_step
+        self.slots: list[Slot] = []
+        self.restarts = 0
+        self.aggregator_restarts = 0
+        self.loss = float("nan")
+        self.losses: list[float] = []
+        self.typical_s = 0.0  # moving average of a gradient's compute time
+
+    # --- workers ---------------------------------------------------------------------------
+
+    def _capacity(self) -> int:
+        return int(self.cluster.cpus() / self.plan.cpus_per_worker + 1e-9)
+
+    def _start_workers(self) -> None:
+        capacity = self._capacity()
+        wanted = self.plan.workers
+        if capacity < wanted.min:
+            need = wanted.min * self.plan.cpus_per_worker
+            raise ClusterError(
+                f"{wanted.min} workers of {self.plan.cpus_per_worker:g} CPU need {need:g} CPUs "
+                f"but the Ray cluster has {self.cluster.cpus():g}: lower --workers or "
+                f"--cpus-per-worker, or give a range such as --workers 1:{wanted.max}")
+        self._resize(min(capacity, wanted.max))
+
+    def _resize(self, count: int) -> None:
+        for slot in self.slots[count:]:
+            self.cluster.kill(slot.worker.actor)
+        del self.slots[count:]
+        while len(self.slots) < count:
+            self.slots.append(Slot(self._new_worker(len(self.slots), count), len(self.slots)))
+
+    def _new_worker(self, shard: int, shards: int) -> RemoteWorker:
+        p = self.plan
+        return self.cluster.new_worker(p.source, p.seed, p.batch, p.cpus_per_worker, shard, shards)
+
+    def _maybe_grow(self) -> None:
+        wanted = self.plan.workers
+        if not wanted.elastic or len(self.slots) >= wanted.max:
+            return
+        room = min(self._capacity(), wanted.max)
+        if room > len(self.slots):
+            self._resize(room)
+
+    def _note_pid(self, slot: Slot, meta: GradMeta) -> None:
+        if slot.pid is not None and slot.pid != meta.pid:
+            self.restarts += 1
+        slot.pid = meta.pid
+        self.typical_s = meta.seconds if not self.typical_s else (
+            0.9 * self.typical_s + 0.1 * meta.seconds)
+
+    def _late(self, waited_s: float) -> bool:
+        """Whether a task out this long counts as a worker not alive (for the progress bar)."""
+        return waited_s > max(SLOW_S, 5 * self.typical_s)
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        """Train to ``total_steps`` and return the final state; the actors stop afterwards.
+
+        Raises:
+            ClusterError: workers stay lost longer than the step timeout.
+        """
+        try:
+            return self._run()
+        finally:
+            for slot in self.slots:
+                self.cluster.kill(slot.worker.actor)
+            if hasattr(self, "aggregator"):
+                self.cluster.kill(self.aggregator.actor)
+
+    def _run(self) -> Outcome:
+        p = self.plan
+        began = time.monotonic()
+        self.aggregator = self.cluster.new_aggregator(p.source, p.seed, p.checkpoint_dir,
+                                                      p.checkpoint_every, p.staleness, p.resume)
+        status_ref, state_ref = self.aggregator.current()
+        status: ApplyStatus = self.cluster.get(status_ref)
+        self._start_workers()
+        for slot in self.slots:  # constructors load the spec and the shards: not training time
+            slot.pid = self.cluster.get(slot.worker.process_id())
+        outcome = Outcome(state=None, steps=status.version, start_step=status.version,
+                          loss=float("nan"), startup_seconds=time.monotonic() - began)
+        began = time.monotonic()
+        if p.staleness == 0:
+            state_ref = self._run_sync(status, state_ref, outcome)
+        else:
+            state_ref = self._run_stale(status, state_ref, outcome)
+        final: ApplyStatus = self.cluster.get(self.aggregator.finish())
+        outcome.state = self.cluster.get(state_ref)
+        outcome.duplicates = final.duplicates
+        outcome.worker_restarts = self.restarts
+        outcome.aggregator_restarts = self.aggregator_restarts
+        outcome.loss = self.loss
+        outcome.losses = self.losses
+        outcome.workers_final = len(self.slots)
+        outcome.seconds = time.monotonic() - began
+        return outcome
+
+    def _event(self, step: int, alive: int, waiting: bool = False) -> None:
+        self.on_step(StepEvent(step=step, total=self.plan.total_steps, loss=self.loss,
+                               alive=alive, workers=len(self.slots), restarts=self.restarts,
+                               waiting=waiting))
+
+    def _apply(self, version: int, keys: list[tuple[int, int]], divisor: int,
+               grads: list[Any]) -> tuple[ApplyStatus, Any]:
+        status_ref, state_ref = self.aggregator.apply(version, keys, divisor, grads)
+        status: ApplyStatus = self.cluster.get(status_ref)
+        if status.rewound:
+            self.aggregator_restarts += 1
+        return status, state_ref
+
+    def _record_loss(self, metas: list[GradMeta]) -> None:
+        samples = sum(m.samples for m in metas)
+        if samples:
+            self.loss = sum(m.loss * m.samples for m in metas) / samples
+            self.losses.append(self.loss)
+
+    # --- synchronous -------------------------------------------------------------------------
+
+    def _run_sync(self, status: ApplyStatus, state_ref: Any, outcome: Outcome) -> Any:
+        total = self.plan.total_steps
+        step = status.version
+        pending = self._dispatch(step, state_ref) if step < total else {}
+        while step < total:
+            metas, grads = self._collect_step(step, state_ref, pending)
+            keys = [(step, m.shard) for m in metas]
+            status_ref, state_ref = self.aggregator.apply(step, keys, len(grads), grads)
+            if step + 1 < total:
+                # Dispatch the next step at once, on the weights the apply will publish: Ray
+                # hands them to the workers when they exist, without a round trip through here.
+                self._maybe_grow()
+                pending = self._dispatch(step + 1, state_ref)
+            status = self.cluster.get(status_ref)
+            if status.rewound:  # the aggregator came back from a checkpoint: replay from there
+                self.aggregator_restarts += 1
+                pending = self._dispatch(status.version, state_ref)
+            else:
+                self._record_loss(metas)
+            step = status.version
+            outcome.steps = step
+            self._event(step, len(self.slots))
+        return state_ref
+
+    def _dispatch(self, step: int, state_ref: Any) -> dict[Any, tuple[Slot, Any]]:
+        """Send every worker its task of ``step``; returns meta ref -> (slot, gradient ref)."""
+        shards = len(self.slots)
+        pending: dict[Any, tuple[Slot, Any]] = {}
+        for slot in self.slots:
+            meta, grad = slot.worker.compute(GradTask(step, slot.shard, shards), state_ref)
+            pending[meta] = (slot, grad)
+        return pending
+
+    def _collect_step(self, step: int, state_ref: Any, pending: dict[Any, tuple[Slot, Any]]
+                      ) -> tuple[list[GradMeta], list[Any]]:
+        shards = len({slot.shard for slot, _ in pending.values()})
+        done: dict[int, tuple[GradMeta, Any]] = {}
+        started = last_progress = time.monotonic()
+        while pending:
+            for ref in self.cluster.wait(list(pending), len(pending), TICK_S):
+                slot, grad = pending.pop(ref)
+                if slot not in self.slots:
+                    continue  # dropped from an elastic job while its task was out
+                try:
+                    meta = self.cluster.get(ref)
+                except Exception as exc:
+                    if not self.cluster.is_lost_actor(exc):
+                        raise
+                    # Ray gave up on this task; send it again (the actor restarts).
+                    again, grad = slot.worker.compute(GradTask(step, slot.shard, shards),
+                                                      state_ref)
+                    pending[again] = (slot, grad)
+                    continue
+                self._note_pid(slot, meta)
+                done[slot.shard] = (meta, grad)
+                last_progress = time.monotonic()
+            if pending:
+                waited = time.monotonic() - started
+                late = self._late(time.monotonic() - last_progress) or self._late(waited)
+                self._event(step, len(self.slots) - (len(pending) if late else 0), waiting=True)
+                if self._drop_lost(pending, step, waited):
+                    return self._reshard_result(done)
+                if waited > self.plan.step_timeout:
+                    raise ClusterError(
+                        f"step {step}: {len(pending)} of {shards} workers gave no gradient for "
+                        f"{waited:.0f}s (--step-timeout): the cluster lost them and has no room "
+                        "to restart them")
+        return self._reshard_result(done)
+
+    def _drop_lost(self, pending: dict[Any, tuple[Slot, Any]], step: int, waited: float) -> bool:
+        """In an elastic job, give up on workers the cluster has no room for any more."""
+        wanted = self.plan.workers
+        if not wanted.elastic or waited < SLOW_S:
+            return False
+        keep = max(wanted.min, min(self._capacity(), len(self.slots)))
+        lost = [slot for slot, _ in pending.values()]
+        if keep >= len(self.slots) or len(self.slots) - len(lost) < wanted.min:
+            return False
+        for slot in lost[:len(self.slots) - keep]:
+            self.cluster.kill(slot.worker.actor)
+            self.slots.remove(slot)
+        return not any(slot in self.slots for slot, _ in pending.values())
+
+    def _reshard_result(self, done: dict[int, tuple[GradMeta, Any]]
+                        ) -> tuple[list[GradMeta], list[Any]]:
+        """The gradients of the workers still in the job; shards renumber after a drop."""
+        kept = [done[s.shard] for s in self.slots if s.shard in done]
+        for index, slot in enumerate(self.slots):
+            slot.shard = index
+        return [m for m, _ in kept], [g for _, g in kept]
+
+    # --- bounded staleness ----------------------------------------------------------------------
+
+    def _run_stale(self, status: ApplyStatus, state_ref: Any, outcome: Outcome) -> Any:
+        total, bound, shards = self.plan.total_steps, self.plan.staleness, len(self.slots)
+        version = status.version
+        clocks = {s.shard: status.clocks.get(s.shard, 0) for s in self.slots}
+        busy: dict[Any, tuple[Slot, int, int, Any]] = {}  # meta ref -> (slot, clock, version, grad)
+        generation: dict[Any, int] = {}
+        sent: dict[Any, float] = {}
+        gen = 0
+        started = time.monotonic()
+        while min(clocks.values()) < total:
+            running = {slot.shard for slot, _, _, _ in busy.values()}
+            for slot in self.slots:
+                clock = clocks[slot.shard]
+                if slot.shard in running or clock >= total or clock > min(clocks.values()) + bound:
+                    continue
+                meta, grad = slot.worker.compute(GradTask(clock, slot.shard, shards), state_ref)
+                busy[meta] = (slot, clock, version, grad)
+                generation[meta] = gen
+                sent[meta] = time.monotonic()
+            ready = self.cluster.wait(list(busy), 1, TICK_S)
+            if not ready:
+                if time.monotonic() - started > self.plan.step_timeout:
+                    raise ClusterError(f"no gradient for {self.plan.step_timeout:.0f}s "
+                                       "(--step-timeout): the workers are lost")
+                now = time.monotonic()
+                late = sum(1 for ref in busy if self._late(now - sent[ref]))
+                self._event(min(clocks.values()), len(self.slots) - late, waiting=True)
+                continue
+            ready += self.cluster.wait([r for r in busy if r not in ready], len(busy), 0)
+            metas, keys, grads = [], [], []
+            for ref in ready:
+                slot, clock, seen, grad = busy.pop(ref)
+                sent.pop(ref, None)
+                if generation.pop(ref) != gen:
+                    continue
+                try:
+                    meta = self.cluster.get(ref)
+                except Exception as exc:
+                    if not self.cluster.is_lost_actor(exc):
+                        raise
+                    continue  # the slot is idle again and is re-dispatched next round
+                self._note_pid(slot, meta)
+                outcome.max_staleness = max(outcome.max_staleness, version - seen)
+                metas.append(meta)
+                keys.append((clock, slot.shard))
+                grads.append(grad)
+            if not grads:
+                continue
+            status, state_ref = self._apply(version, keys, shards, grads)
+            if status.rewound:
+                gen += 1
+                clocks = {s.shard: status.clocks.get(s.shard, 0) for s in self.slots}
+            else:
+                self._record_loss(metas)
+                clocks = {s.shard: status.clocks.get(s.shard, clocks[s.shard])
+                          for s in self.slots}
+            version = status.version
+            started = time.monotonic()
+            outcome.steps = min(clocks.values())
+            self._event(outcome.steps, len(self.slots))
+        return state_ref
