@@ -232,6 +232,28 @@ def infer_binary(port: int, model: str, name: str, array: np.ndarray, output: st
     raise RuntimeError(f"{model} on port {port}: no binary output {output!r} in {header}")
 
 
+def check_against_ort(port: int, label: str, onnx: Path, model: str, name: str,
+                      dims: Sequence[int], output: str) -> float:
+    """Answers of the server at ``port`` (binary protocol) vs in-process ONNX Runtime on the
+    same inputs (eight single rows and one request of five rows); exits on a mismatch, else
+    prints and returns the largest difference."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal((1, *dims)).astype(np.float32) for _ in range(8)]
+    arrays.append(rng.standard_normal((5, *dims)).astype(np.float32))
+    worst = 0.0
+    for x in arrays:
+        served = infer_binary(port, model, name, x, output)
+        expected = session.run([output], {name: x})[0]
+        if served.shape != expected.shape or not np.allclose(served, expected, atol=1e-5):
+            raise SystemExit(f"{label} answers {model} wrongly: {served!r} vs {expected!r}")
+        worst = max(worst, float(np.abs(served - expected).max()))
+    print(f"  {label}: {len(arrays)} answers match in-process ONNX Runtime (max diff {worst:.1e})")
+    return worst
+
+
 def settled(result: dict[str, Any], clients: int) -> dict[str, Any]:
     """Wait out the requests a server still holds when the load generator stops (the queue
     drains in about clients / throughput seconds), so the next window does not share the CPU

@@ -45,8 +45,8 @@ import _triton
 import numpy as np
 from _harness import (
     alternate,
+    check_against_ort,
     free_port,
-    infer_binary,
     median_of,
     modelport_server,
     oip_bodies,
@@ -236,27 +236,6 @@ def ceiling_pairs(servers: Servers, args: argparse.Namespace) -> dict[str, Any]:
             "ceilings": ceilings, "clients": clients}
 
 
-def check_outputs(port: int, label: str, onnx: Path, model: str = "mlp") -> float:
-    """Answers of the server at ``port`` vs in-process ONNX Runtime on the same inputs (eight
-    single rows and one request of five rows); returns the largest difference."""
-    import onnxruntime as ort
-
-    name, dims, output = MODELS[model]
-    session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(7)
-    arrays = [rng.standard_normal((1, *dims)).astype(np.float32) for _ in range(8)]
-    arrays.append(rng.standard_normal((5, *dims)).astype(np.float32))
-    worst = 0.0
-    for x in arrays:
-        served = infer_binary(port, model, name, x, output)
-        expected = session.run([output], {name: x})[0]
-        if served.shape != expected.shape or not np.allclose(served, expected, atol=1e-5):
-            raise SystemExit(f"{label} answers {model} wrongly: {served!r} vs {expected!r}")
-        worst = max(worst, float(np.abs(served - expected).max()))
-    print(f"  {label}: {len(arrays)} answers match in-process ONNX Runtime (max diff {worst:.1e})")
-    return worst
-
-
 def triton_pairs(servers: Servers, args: argparse.Namespace, stack: ExitStack,
                  tmp: Path) -> dict[str, Any] | None:
     """mlp: modelport HTTP binary vs Triton HTTP binary at each queue delay, alternating."""
@@ -277,9 +256,9 @@ def triton_pairs(servers: Servers, args: argparse.Namespace, stack: ExitStack,
         context, ports[f"triton delay={delay}us"] = _triton.server(
             triton, repo, log=tmp / f"triton-{delay}.log")
         stack.enter_context(context)
-    check_outputs(servers.http, "modelport", onnx)
+    check_against_ort(servers.http, "modelport", onnx, model, name, dims, output)
     for label, port in ports.items():
-        check_outputs(port, f"Triton 2.51 {label}", onnx)
+        check_against_ort(port, f"Triton 2.51 {label}", onnx, model, name, dims, output)
     ports = {"modelport": servers.http, **ports}
     sides = {label: load(port, model, "http-binary") for label, port in ports.items()}
     result: dict[str, Any] = {"delays_us": args.triton_delays, "clients": {}}
