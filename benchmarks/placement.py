@@ -12,6 +12,8 @@ the median of per-round ratios against FastAPI under the same load-generator pla
               (benchmarks/_nospin_serve.py, a what-if of a server-side fix); FastAPI + uvicorn +
               onnxruntime (benchmarks/baselines/fastapi_app.py, as in serving.py)
   placements  wrk -t1 unpinned ('free'), wrk -t1 pinned to core 0 ('pinned'), wrk -t2 unpinned
+              ('free-t2', off by default), wrk -t1 unpinned with one extra busy-loop process
+              running through the window ('free+busy': one more tenant on the shared cores)
   bodies      JSON for every server; binary for modelport as shipped and with one thread
 
 For every window it also reads, from /proc, the CPU share of the server's main (event-loop)
@@ -51,7 +53,10 @@ from _harness import (
 
 HERE = Path(__file__).resolve().parent
 TICK = os.sysconf("SC_CLK_TCK")
-PLACEMENTS = {"free": (None, 1), "pinned": ("0", 1), "free-t2": (None, 2)}
+# name -> (wrk's taskset cpu list or None, wrk threads, a busy-loop process during the window)
+PLACEMENTS = {"free": (None, 1, False), "pinned": ("0", 1, False), "free-t2": (None, 2, False),
+              "free+busy": (None, 1, True)}
+BUSY = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
 
 
 def threads_cpu(pid: int) -> dict[int, tuple[float, int]]:
@@ -76,15 +81,25 @@ def machine_busy() -> float:
     return (sum(fields[:8]) - idle) / TICK
 
 
-def accounted(pid: int, run: Any) -> dict[str, Any]:
-    """Run one window and attribute the CPU it used."""
-    before, busy, kids = threads_cpu(pid), machine_busy(), resource.getrusage(
-        resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    result = run()
-    seconds = time.monotonic() - started
-    after, busy_after = threads_cpu(pid), machine_busy()
-    kids_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+def accounted(pid: int, run: Any, burn_s: float = 0.0) -> dict[str, Any]:
+    """Run one window (beside a busy-loop process of ``burn_s`` seconds if given) and attribute
+    the CPU it used; the busy loop counts as foreign."""
+    burner = None
+    if burn_s:
+        burner = subprocess.Popen([sys.executable, "-c", BUSY.format(seconds=burn_s)])
+    try:
+        before, busy = threads_cpu(pid), machine_busy()
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        result = run()
+        seconds = time.monotonic() - started
+        after, busy_after = threads_cpu(pid), machine_busy()
+        # read before the burner is reaped, so its CPU is not counted as wrk's
+        kids_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        if burner is not None:
+            burner.kill()
+            burner.wait()
 
     def delta(tid: int) -> float:
         return after[tid][0] - before.get(tid, (0.0, 0))[0]
@@ -109,8 +124,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per window")
     parser.add_argument("--rounds", type=int, default=3, help="alternations")
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--placements", type=lambda v: v.split(","),
+                        default=["free", "pinned", "free+busy"],
+                        help=f"of {','.join(PLACEMENTS)} (default free,pinned,free+busy)")
     parser.add_argument("--json", type=Path, default=None, help="write all windows here")
     args = parser.parse_args()
+    unknown = set(args.placements) - set(PLACEMENTS)
+    if unknown:
+        parser.error(f"unknown placement(s) {', '.join(sorted(unknown))}; choose from "
+                     f"{', '.join(PLACEMENTS)}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
     bodies = oip_bodies("input", x, "output")
@@ -141,14 +163,16 @@ def main() -> None:
                  ("modelport-t1", "http-json"), ("modelport-t1", "http-binary"),
                  ("modelport-nospin", "http-json"), ("fastapi", "http-json")]
         sides = {}
-        for placement, (cpus, threads) in PLACEMENTS.items():
+        for placement in args.placements:
+            cpus, threads, busy = PLACEMENTS[placement]
             for server, proto in cases:
                 url = f"http://127.0.0.1:{ports[server]}/v2/models/mlp/infer"
 
                 def run(url: str = url, proto: str = proto, cpus: str | None = cpus,
-                        threads: int = threads, pid: int = pids[server]) -> dict[str, Any]:
+                        threads: int = threads, pid: int = pids[server],
+                        burn: float = args.duration + 2 if busy else 0) -> dict[str, Any]:
                     return accounted(pid, lambda: wrk(url, *bodies[proto], args.clients,
-                                                      args.duration, threads, cpus))
+                                                      args.duration, threads, cpus), burn)
 
                 sides[f"{server} {proto} {placement}"] = run
         for run in sides.values():  # warm every path once
@@ -170,20 +194,21 @@ def main() -> None:
     print(table(rows, ["server", "body", "wrk", "req_s", "x_fastapi", "p50_ms", "main_cpu",
                        "other_threads_cpu", "wrk_cpu", "foreign_cpu", "main_invol_per_s"]))
     print("\nper-round ratios:")
-    for placement in PLACEMENTS:
+    for placement in args.placements:
         for server, proto in cases[:-1]:
             top = samples[f"{server} {proto} {placement}"]
             base = samples[f"fastapi http-json {placement}"]
             print(f"  wrk {placement:<8} {server} {proto} / FastAPI JSON = "
                   f"{spread(ratios(top, base))}")
-    for server, proto in cases:
+    others = [p for p in args.placements if p != "free"]
+    for server, proto in cases if "free" in args.placements else []:
         free = samples[f"{server} {proto} free"]
-        print(f"  {server} {proto}: pinned / free = "
-              f"{spread(ratios(samples[f'{server} {proto} pinned'], free))}; "
-              f"wrk -t2 / -t1 = {spread(ratios(samples[f'{server} {proto} free-t2'], free))}")
+        print(f"  {server} {proto}: " + "; ".join(
+            f"{p} / free = {spread(ratios(samples[f'{server} {proto} {p}'], free))}"
+            for p in others))
     for variant, proto in (("modelport-t1", "http-json"), ("modelport-t1", "http-binary"),
                            ("modelport-nospin", "http-json")):
-        for placement in PLACEMENTS:
+        for placement in args.placements:
             top = samples[f"{variant} {proto} {placement}"]
             shipped = samples[f"modelport {proto} {placement}"]
             print(f"  {proto} wrk {placement:<8} {variant} / as shipped = "
