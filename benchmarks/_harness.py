@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import os
 import random
 import shutil
@@ -281,8 +282,9 @@ def alternate(sides: dict[str, Window], rounds: int, seed: int = 0,
 
 def ratios(top: list[dict[str, Any]], bottom: list[dict[str, Any]],
            key: str = "req_s") -> list[float]:
-    """Per-round ratios top/bottom of one measure (windows paired by round)."""
-    return [t[key] / max(b[key], 1e-9) for t, b in zip(top, bottom, strict=True)]
+    """Per-round ratios top/bottom of one measure (windows paired by round); NaN for a round
+    whose bottom window completed nothing (e.g. every request outlived wrk's 10 s timeout)."""
+    return [t[key] / b[key] if b[key] > 0 else math.nan for t, b in zip(top, bottom, strict=True)]
 
 
 def median_of(runs: list[dict[str, Any]], key: str) -> float:
@@ -290,9 +292,11 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
 
 
 def spread(values: list[float]) -> str:
-    """'median (rounds: a, b, c)'."""
-    return (f"{statistics.median(values):.2f} "
-            f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
+    """'median (rounds: a, b, c)', the median over the rounds that have a ratio."""
+    found = [v for v in values if math.isfinite(v)]
+    middle = f"{statistics.median(found):.2f}" if found else "n/a"
+    rounds = ", ".join(f"{v:.2f}" if math.isfinite(v) else "n/a" for v in values)
+    return f"{middle} (rounds: {rounds})"
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -4,11 +4,11 @@ This machine's speed drifts by up to 2x within minutes (shared host), so nothing
 across time: every comparison alternates short windows of its sides, in a fresh random order
 each round, and reports the median of the per-round ratios.
 
-Sections (--sections, all by default):
+Sections (--sections, all by default; about 5 minutes with the defaults):
   table      `modelport serve` (HTTP binary and JSON via wrk; gRPC via modelport's own load
              generator), a FastAPI + uvicorn + onnxruntime app (HTTP JSON via wrk) and the same
-             modelport server without dynamic batching, for resnet18 and mlp at each
-             --concurrency; wrk unpinned (the scheduler places it on either core).
+             modelport server without dynamic batching, for each of --models (default mlp)
+             at each --concurrency; wrk unpinned (the scheduler places it on either core).
   ceiling    resnet18 served at the top concurrency vs in-process ONNX Runtime at the batch size
              the batcher formed (same session settings), alternating.
   triton     mlp, modelport HTTP binary vs a real Triton 2.51 (nvidia-pytriton wheel, Python
@@ -21,6 +21,9 @@ Sections (--sections, all by default):
              taskset while the servers use both cores ('pinned', the independent harness's
              setting, and how many users run a load generator on their server's machine).
 Every server runs for the whole run and is idle outside its own windows.
+
+Full run as in benchmarks/README.md (about 15 minutes):
+  .venv/bin/python benchmarks/serving.py --models resnet18,mlp --concurrency 1,8,64 --rounds 5
 
 Run: make bench-serving   (needs wrk: apt-get install wrk; FastAPI: pip install 'modelport[peers]')
 """
@@ -174,7 +177,7 @@ def table_runs(servers: Servers, args: argparse.Namespace) -> dict[str, Any]:
     """Every configuration at every concurrency, alternating; rows of medians plus the windows
     (so ratios can be taken per round)."""
     rows, windows = [], {}
-    for model in MODELS:
+    for model in args.models:
         configs = configurations(servers, model)
         for run in configs.values():  # warm every server and client path once
             settled(run(max(args.concurrency), 1), max(args.concurrency))
@@ -309,6 +312,9 @@ def main() -> None:
         "--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[1, 64],
         help="client counts of the table (default 1,64; the README's full table: 1,8,64)"
     )
+    parser.add_argument("--models", type=lambda s: s.split(","), default=["mlp"],
+                        help="models of the table (default mlp; the README's full table: "
+                             "resnet18,mlp)")
     parser.add_argument("--sections", type=lambda s: s.split(","), default=list(SECTIONS),
                         help=f"comma-separated, of {','.join(SECTIONS)} (default: all)")
     parser.add_argument("--triton-delays", type=lambda s: [int(d) for d in s.split(",")],
@@ -322,6 +328,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args()
     unknown = set(args.sections) - set(SECTIONS)
+    if set(args.models) - set(MODELS):
+        parser.error(f"--models: choose from {', '.join(MODELS)}")
     if unknown:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from "
                      f"{', '.join(SECTIONS)}")
