@@ -8,19 +8,22 @@ the median of per-round ratios against FastAPI under the same load-generator pla
 
   servers     modelport as shipped (one process-wide ONNX Runtime pool of all cores, whose
               worker spins after each parallel section); `--intra-op-threads 1` (no pool
-              worker); the same with each session's own pool told not to spin
-              (benchmarks/_nospin_serve.py, a what-if of a server-side fix); FastAPI + uvicorn +
-              onnxruntime (benchmarks/baselines/fastapi_app.py, as in serving.py)
+              worker: '-t1'); each session's own pool told not to spin ('-nospin',
+              benchmarks/_nospin_serve.py, a what-if of a server-side fix);
+              MODELPORT_INLINE_BELOW_US=2000 ('-inline': batches whose learned time is under
+              2 ms run on the event loop instead of being handed to the instance's thread);
+              both '-t1-inline'; FastAPI + uvicorn + onnxruntime
+              (benchmarks/baselines/fastapi_app.py, as in serving.py)
   placements  wrk -t1 unpinned ('free'), wrk -t1 pinned to core 0 ('pinned'), wrk -t2 unpinned
               ('free-t2', off by default), wrk -t1 unpinned with one extra busy-loop process
               running through the window ('free+busy': one more tenant on the shared cores)
-  bodies      JSON for every server; binary for modelport as shipped and with one thread
+  bodies      JSON for every server; binary for modelport as shipped, -t1 and -t1-inline
 
 For every window it also reads, from /proc, the CPU share of the server's main (event-loop)
 thread, of its other threads, of wrk, and of everything else on the machine (other users of
 the shared cores), plus the main thread's involuntary context switches.
 
-Run: .venv/bin/python benchmarks/placement.py [--rounds 4 --duration 3]  (about 4 minutes)
+Run: .venv/bin/python benchmarks/placement.py [--rounds 4 --duration 3]  (about 5 minutes)
 """
 
 from __future__ import annotations
@@ -56,6 +59,15 @@ TICK = os.sysconf("SC_CLK_TCK")
 # name -> (wrk's taskset cpu list or None, wrk threads, a busy-loop process during the window)
 PLACEMENTS = {"free": (None, 1, False), "pinned": ("0", 1, False), "free-t2": (None, 2, False),
               "free+busy": (None, 1, True)}
+INLINE = {"MODELPORT_INLINE_BELOW_US": "2000"}
+# name, serve flags, launcher script (None: python -m modelport), environment
+VARIANTS: list[tuple[str, list[str], Path | None, dict[str, str] | None]] = [
+    ("modelport", [], None, None),
+    ("modelport-t1", ["--intra-op-threads", "1"], None, None),
+    ("modelport-nospin", [], HERE / "_nospin_serve.py", None),
+    ("modelport-inline", [], None, INLINE),
+    ("modelport-t1-inline", ["--intra-op-threads", "1"], None, INLINE),
+]
 BUSY = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
 
 
@@ -125,8 +137,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternations")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--placements", type=lambda v: v.split(","),
-                        default=["free", "pinned", "free+busy"],
-                        help=f"of {','.join(PLACEMENTS)} (default free,pinned,free+busy)")
+                        default=["free", "pinned"],
+                        help=f"of {','.join(PLACEMENTS)} (default free,pinned)")
     parser.add_argument("--json", type=Path, default=None, help="write all windows here")
     args = parser.parse_args()
     unknown = set(args.placements) - set(PLACEMENTS)
@@ -141,13 +153,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "modelport", "demo-repo", str(repo)], check=True,
                        capture_output=True)
         ports, pids = {}, {}
-        for name, flags, launcher in (
-            ("modelport", [], None),
-            ("modelport-t1", ["--intra-op-threads", "1"], None),
-            ("modelport-nospin", [], HERE / "_nospin_serve.py"),
-        ):
+        for name, flags, launcher, env in VARIANTS:
             if launcher is None:
-                context, port, _ = modelport_server(repo, *flags)
+                context, port, _ = modelport_server(repo, *flags, env=env)
             else:  # the same command, through the what-if launcher
                 context, port = _launch(repo, launcher, flags)
             pids[name] = stack.enter_context(context).pid
@@ -161,7 +169,9 @@ def main() -> None:
             command, f"http://127.0.0.1:{ports['fastapi']}/v2/health/ready", env=env)).pid
         cases = [("modelport", "http-json"), ("modelport", "http-binary"),
                  ("modelport-t1", "http-json"), ("modelport-t1", "http-binary"),
-                 ("modelport-nospin", "http-json"), ("fastapi", "http-json")]
+                 ("modelport-nospin", "http-json"), ("modelport-inline", "http-json"),
+                 ("modelport-t1-inline", "http-json"), ("modelport-t1-inline", "http-binary"),
+                 ("fastapi", "http-json")]
         sides = {}
         for placement in args.placements:
             cpus, threads, busy = PLACEMENTS[placement]
@@ -185,7 +195,7 @@ def main() -> None:
         rows.append({
             "server": server, "body": proto.removeprefix("http-"), "wrk": placement,
             "req_s": median_of(runs, "req_s"),
-            "x_fastapi": float(np.median(ratios(runs, base))),
+            "x_fastapi": float(np.nanmedian(ratios(runs, base))),
             **{k: median_of(runs, k) for k in ("p50_ms", "main_cpu", "other_threads_cpu",
                                                "wrk_cpu", "foreign_cpu", "main_invol_per_s")},
         })
@@ -206,8 +216,7 @@ def main() -> None:
         print(f"  {server} {proto}: " + "; ".join(
             f"{p} / free = {spread(ratios(samples[f'{server} {proto} {p}'], free))}"
             for p in others))
-    for variant, proto in (("modelport-t1", "http-json"), ("modelport-t1", "http-binary"),
-                           ("modelport-nospin", "http-json")):
+    for variant, proto in cases[2:-1]:
         for placement in args.placements:
             top = samples[f"{variant} {proto} {placement}"]
             shipped = samples[f"modelport {proto} {placement}"]
