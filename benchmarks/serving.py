@@ -1,16 +1,29 @@
-"""Served throughput and latency vs the in-process ONNX Runtime ceiling and a FastAPI baseline.
+"""Served throughput and latency vs in-process ONNX Runtime, a FastAPI app and a real Triton.
 
 This machine's speed drifts by up to 2x within minutes (shared host), so nothing is compared
-across time: every comparison alternates short windows of its two sides, several rounds, and
-reports the median of the per-round ratios.
+across time: every comparison alternates short windows of its sides, in a fresh random order
+each round, and reports the median of the per-round ratios.
 
-  1. Table: `modelport serve` (HTTP binary, HTTP JSON via wrk; gRPC via modelport's own load
-     generator), a plain FastAPI + uvicorn + onnxruntime app (HTTP JSON via wrk) and the same
-     modelport server with dynamic batching removed, all running at once; for resnet18 and mlp
-     at 1, 8 and 64 clients, the configurations take turns, round after round.
-  2. resnet18 served at 64 clients vs the in-process ONNX Runtime ceiling at the batch size the
-     batcher formed (same session settings: all cores, one instance), alternating.
-Prints: served / ceiling, modelport / FastAPI, lone-client p50 with batching on / off.
+Sections (--sections, all by default; about 5 minutes with the defaults):
+  table      `modelport serve` (HTTP binary and JSON via wrk; gRPC via modelport's own load
+             generator), a FastAPI + uvicorn + onnxruntime app (HTTP JSON via wrk) and the same
+             modelport server without dynamic batching, for each of --models (default mlp)
+             at each --concurrency; wrk unpinned (the scheduler places it on either core).
+  ceiling    resnet18 served at the top concurrency vs in-process ONNX Runtime at the batch size
+             the batcher formed (same session settings), alternating.
+  triton     mlp, modelport HTTP binary vs a real Triton 2.51 (nvidia-pytriton wheel, Python
+             backend running the same ONNX Runtime session, dynamic batching with
+             max_batch_size 64 and each --triton-delays queue delay), same tritonclient-style
+             binary bodies, at 1 and the top concurrency; outputs checked against in-process
+             ONNX Runtime before any timing. Set up once: .venv/bin/python benchmarks/_triton.py
+  placement  mlp at the top concurrency, modelport HTTP JSON/binary vs FastAPI JSON, with wrk
+             unpinned ('free', as in the table) and with wrk's one thread pinned to core 0 by
+             taskset while the servers use both cores ('pinned', the independent harness's
+             setting, and how many users run a load generator on their server's machine).
+Every server runs for the whole run and is idle outside its own windows.
+
+Full run as in benchmarks/README.md (about 15 minutes):
+  .venv/bin/python benchmarks/serving.py --models resnet18,mlp --concurrency 1,8,64 --rounds 5
 
 Run: make bench-serving   (needs wrk: apt-get install wrk; FastAPI: pip install 'modelport[peers]')
 """
@@ -20,39 +33,52 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import _triton
 import numpy as np
-from _harness import free_port, modelport_server, oip_bodies, process, table, wrk
+from _harness import (
+    alternate,
+    check_against_ort,
+    free_port,
+    median_of,
+    modelport_server,
+    oip_bodies,
+    process,
+    ratios,
+    settled,
+    spread,
+    table,
+    wrk,
+)
 
 MODELS = {"resnet18": ("input", (3, 224, 224), "logits"), "mlp": ("input", (64,), "output")}
+OUTPUT_DIMS = {"resnet18": (1000,), "mlp": (10,)}
 HERE = Path(__file__).resolve().parent
+SECTIONS = ("table", "ceiling", "triton", "placement")
+PLACEMENTS = {"free": None, "pinned": "0"}  # taskset -c list for wrk, None: unpinned
 
 
 def stats(http: int, model: str) -> dict[int, int]:
-    """Executions per batch size so far."""
+    """Executions per batch size so far (modelport and Triton answer the same route)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{http}/v2/models/{model}/stats") as r:
         rows = json.load(r)["model_stats"][0]["batch_stats"]
-    return {b["batch_size"]: b["compute_infer"]["count"] for b in rows}
+    return {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in rows}
 
 
-def settled(result: dict[str, Any], clients: int) -> dict[str, Any]:
-    """Wait out the requests a server still holds when the load generator stops (the queue
-    drains in about clients / throughput seconds), so the next window does not share the CPU
-    with this one's tail."""
-    drain = max(result["p99_ms"] / 1000, clients / max(result["req_s"], 1e-3))
-    time.sleep(min(10.0, drain + 0.3))
-    return result
+def batches_since(http: int, model: str, before: dict[int, int]) -> dict[int, int]:
+    """Executions per batch size since ``before``."""
+    now = stats(http, model)
+    return {b: n - before.get(b, 0) for b, n in sorted(now.items()) if n - before.get(b, 0)}
 
 
 def grpc_load(port: int, model: str, clients: int, duration: float) -> dict[str, Any]:
@@ -65,6 +91,13 @@ def grpc_load(port: int, model: str, clients: int, duration: float) -> dict[str,
         row = json.loads(Path(out.name).read_text())["rows"][0]
     return {"req_s": row["throughput"], "p50_ms": row["p50_ms"], "p99_ms": row["p99_ms"],
             "errors": 0}
+
+
+def demo_repository(into: Path) -> Path:
+    """The demo repository, written by the installed modelport's own CLI."""
+    subprocess.run([sys.executable, "-m", "modelport", "demo-repo", str(into)], check=True,
+                   capture_output=True)
+    return into
 
 
 def no_batching_repo(repo: Path, into: Path) -> Path:
@@ -86,10 +119,11 @@ def no_batching_repo(repo: Path, into: Path) -> Path:
 class Servers:
     """Every server under test, started once and left idle between windows."""
 
-    def __init__(self, repo: Path, plain: Path, stack: ExitStack) -> None:
-        context, self.http, self.grpc = modelport_server(repo)
+    def __init__(self, repo: Path, plain: Path, stack: ExitStack, flags: list[str]) -> None:
+        self.repo = repo
+        context, self.http, self.grpc = modelport_server(repo, *flags)
         stack.enter_context(context)
-        context, self.plain_http, _ = modelport_server(plain)
+        context, self.plain_http, _ = modelport_server(plain, *flags)
         stack.enter_context(context)
         self.fastapi: int | None = None
         try:
@@ -117,41 +151,42 @@ class Servers:
         )
 
 
-def configurations(servers: Servers, model: str) -> dict[str, Any]:
-    """name -> a function(clients, seconds) -> result, for one model."""
+def load(port: int, model: str, proto: str, cpus: str | None = None) -> Callable[..., Any]:
+    """A function(clients, seconds) -> wrk result for one server, model and body kind."""
     name, dims, output = MODELS[model]
     x = np.random.default_rng(0).standard_normal((1, *dims)).astype(np.float32)
-    bodies = oip_bodies(name, x, output)
+    body, headers = oip_bodies(name, x, output)[proto]
+    url = f"http://127.0.0.1:{port}/v2/models/{model}/infer"
+    return lambda c, d: wrk(url, body, headers, c, d, cpus=cpus)
 
-    def http(port: int, proto: str) -> Any:
-        url = f"http://127.0.0.1:{port}/v2/models/{model}/infer"
-        return lambda c, d: wrk(url, *bodies[proto], c, d)
 
+def configurations(servers: Servers, model: str) -> dict[str, Any]:
+    """name -> a function(clients, seconds) -> result, for one model."""
     out = {
-        "modelport http-binary": http(servers.http, "http-binary"),
-        "modelport http-json": http(servers.http, "http-json"),
+        "modelport http-binary": load(servers.http, model, "http-binary"),
+        "modelport http-json": load(servers.http, model, "http-json"),
         "modelport grpc": lambda c, d: grpc_load(servers.grpc, model, c, d),
-        "no-batching http-binary": http(servers.plain_http, "http-binary"),
+        "no-batching http-binary": load(servers.plain_http, model, "http-binary"),
     }
     if servers.fastapi is not None:
-        out["fastapi http-json"] = http(servers.fastapi, "http-json")
+        out["fastapi http-json"] = load(servers.fastapi, model, "http-json")
     return out
 
 
-def table_runs(servers: Servers, args: argparse.Namespace) -> list[dict[str, Any]]:
-    rows = []
-    for model in MODELS:
+def table_runs(servers: Servers, args: argparse.Namespace) -> dict[str, Any]:
+    """Every configuration at every concurrency, alternating; rows of medians plus the windows
+    (so ratios can be taken per round)."""
+    rows, windows = [], {}
+    for model in args.models:
         configs = configurations(servers, model)
         for run in configs.values():  # warm every server and client path once
             settled(run(max(args.concurrency), 1), max(args.concurrency))
         for clients in args.concurrency:
             names = [n for n in configs if clients == 1 or not n.startswith("no-batching")]
-            samples: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-            rng = random.Random(clients)
-            for _ in range(args.rounds):
-                order = rng.sample(names, len(names))  # no fixed neighbour for anyone
-                for n in order:
-                    samples[n].append(settled(configs[n](clients, args.duration), clients))
+            sides = {n: (lambda run=configs[n], c=clients: run(c, args.duration))
+                     for n in names}
+            samples = alternate(sides, args.rounds, seed=clients, clients=clients)
+            windows[f"{model} {clients}"] = samples
             for n in names:
                 runs = samples[n]
                 row = {
@@ -159,10 +194,7 @@ def table_runs(servers: Servers, args: argparse.Namespace) -> list[dict[str, Any
                     "protocol": n.split()[1],
                     "model": model,
                     "clients": clients,
-                    **{
-                        k: statistics.median(r[k] for r in runs)
-                        for k in ("req_s", "p50_ms", "p99_ms")
-                    },
+                    **{k: median_of(runs, k) for k in ("req_s", "p50_ms", "p99_ms")},
                     "errors": sum(r["errors"] for r in runs),
                 }
                 rows.append(row)
@@ -171,36 +203,28 @@ def table_runs(servers: Servers, args: argparse.Namespace) -> list[dict[str, Any
                     f"p50 {row['p50_ms']:.3f} ms",
                     flush=True,
                 )
-    return rows
+    return {"rows": rows, "windows": windows}
 
 
 def ceiling_pairs(servers: Servers, args: argparse.Namespace) -> dict[str, Any]:
     """resnet18 served at the top concurrency vs in-process ORT, windows alternating."""
     import onnxruntime as ort
 
-    from modelport.repository.demo import ensure_demo_repository
-
     model, clients = "resnet18", max(args.concurrency)
     serve = configurations(servers, model)["modelport http-binary"]
     serve(clients, 2)  # settle the batcher
     before = stats(servers.http, model)
     serve(clients, args.duration)
-    formed = {
-        b: n - before.get(b, 0)
-        for b, n in stats(servers.http, model).items()
-        if n - before.get(b, 0)
-    }
+    formed = batches_since(servers.http, model, before)
     batch = max(formed, key=lambda b: formed[b] * b)
     options = ort.SessionOptions()
     options.intra_op_num_threads = len(os.sched_getaffinity(0))
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        str(ensure_demo_repository() / model / "1" / "model.onnx"), options
-    )
+    session = ort.InferenceSession(str(servers.repo / model / "1" / "model.onnx"), options)
     x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
     for _ in range(3):
         session.run(None, {"input": x})
-    ratios, served_rates, ceilings = [], [], []
+    found, served_rates, ceilings = [], [], []
     for _ in range(args.rounds * 2):
         count, started = 0, time.perf_counter()
         while time.perf_counter() - started < args.duration / 2 or count < 3:
@@ -208,90 +232,198 @@ def ceiling_pairs(servers: Servers, args: argparse.Namespace) -> dict[str, Any]:
             count += 1
         ceil = count * batch / (time.perf_counter() - started)
         served = settled(serve(clients, args.duration / 2), clients)["req_s"]
-        ratios.append(served / ceil)
+        found.append(served / ceil)
         served_rates.append(served)
         ceilings.append(ceil)
-    return {
-        "batches": formed,
-        "batch": batch,
-        "ratios": ratios,
-        "served": served_rates,
-        "ceilings": ceilings,
-        "clients": clients,
-    }
+    return {"batches": formed, "batch": batch, "ratios": found, "served": served_rates,
+            "ceilings": ceilings, "clients": clients}
+
+
+def triton_pairs(servers: Servers, args: argparse.Namespace, stack: ExitStack,
+                 tmp: Path) -> dict[str, Any] | None:
+    """mlp: modelport HTTP binary vs Triton HTTP binary at each queue delay, alternating."""
+    triton = _triton.find()
+    if triton is None and args.setup_triton:
+        triton = _triton.setup()
+    if triton is None:
+        print(f"Triton variant skipped: set it up once with `{_triton.SETUP_COMMAND}` "
+              f"(installs {_triton.PYTRITON} into {_triton.ROOT}/venv), or pass --setup-triton")
+        return None
+    model = "mlp"
+    name, dims, output = MODELS[model]
+    onnx = servers.repo / model / "1" / "model.onnx"
+    ports = {}
+    for delay in args.triton_delays:
+        repo = _triton.python_model_repository(onnx, tmp / f"triton-{delay}", model,
+                                               (name, output), (dims, OUTPUT_DIMS[model]), delay)
+        context, ports[f"triton delay={delay}us"] = _triton.server(
+            triton, repo, log=tmp / f"triton-{delay}.log")
+        stack.enter_context(context)
+    check_against_ort(servers.http, "modelport", onnx, model, name, dims, output)
+    for label, port in ports.items():
+        check_against_ort(port, f"Triton 2.51 {label}", onnx, model, name, dims, output)
+    ports = {"modelport": servers.http, **ports}
+    sides = {label: load(port, model, "http-binary") for label, port in ports.items()}
+    result: dict[str, Any] = {"delays_us": args.triton_delays, "clients": {}}
+    for clients in sorted({1, max(args.concurrency)}):
+        for run in sides.values():
+            settled(run(clients, 1), clients)
+        before = {label: stats(port, model) for label, port in ports.items()}
+        windows = {label: (lambda run=run, c=clients: run(c, args.duration))
+                   for label, run in sides.items()}
+        samples = alternate(windows, args.rounds, seed=clients, clients=clients)
+        formed = {label: batches_since(port, model, before[label])
+                  for label, port in ports.items()}
+        result["clients"][clients] = {"windows": samples, "batches": formed}
+        for label, runs in samples.items():
+            print(f"  {label:<24} mlp c={clients:<3} {median_of(runs, 'req_s'):8.1f} req/s  "
+                  f"p50 {median_of(runs, 'p50_ms'):.3f} ms", flush=True)
+    return result
+
+
+def placement_pairs(servers: Servers, args: argparse.Namespace) -> dict[str, Any] | None:
+    """mlp at the top concurrency: modelport vs FastAPI with wrk free and pinned to core 0."""
+    if servers.fastapi is None:
+        return None
+    model, clients = "mlp", max(args.concurrency)
+    sides = {}
+    for placement, cpus in PLACEMENTS.items():
+        for label, port, proto in (("modelport http-json", servers.http, "http-json"),
+                                   ("modelport http-binary", servers.http, "http-binary"),
+                                   ("fastapi http-json", servers.fastapi, "http-json")):
+            run = load(port, model, proto, cpus)
+            sides[f"{placement} {label}"] = lambda run=run: run(clients, args.duration)
+    for run in sides.values():
+        run()
+    samples = alternate(sides, args.rounds, seed=7, clients=clients)
+    for label, runs in samples.items():
+        print(f"  {label:<28} mlp c={clients:<3} {median_of(runs, 'req_s'):8.1f} req/s  "
+              f"p50 {median_of(runs, 'p50_ms'):.3f} ms", flush=True)
+    return {"clients": clients, "windows": samples}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per window")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per window")
     parser.add_argument("--rounds", type=int, default=3, help="alternations per comparison")
     parser.add_argument(
-        "--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[1, 8, 64]
+        "--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[1, 64],
+        help="client counts of the table (default 1,64; the README's full table: 1,8,64)"
     )
+    parser.add_argument("--models", type=lambda s: s.split(","), default=["mlp"],
+                        help="models of the table (default mlp; the README's full table: "
+                             "resnet18,mlp)")
+    parser.add_argument("--sections", type=lambda s: s.split(","), default=list(SECTIONS),
+                        help=f"comma-separated, of {','.join(SECTIONS)} (default: all)")
+    parser.add_argument("--triton-delays", type=lambda s: [int(d) for d in s.split(",")],
+                        default=[100, 10000],
+                        help="Triton max_queue_delay_microseconds, one server each "
+                             "(default 100,10000)")
+    parser.add_argument("--setup-triton", action="store_true",
+                        help=f"install {_triton.PYTRITON} into {_triton.ROOT} if missing")
+    parser.add_argument("--intra-op-threads", type=int, default=0,
+                        help="passed to modelport serve (0: its default)")
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args()
-    from modelport.repository.demo import ensure_demo_repository
-
-    repo = ensure_demo_repository()
+    unknown = set(args.sections) - set(SECTIONS)
+    if set(args.models) - set(MODELS):
+        parser.error(f"--models: choose from {', '.join(MODELS)}")
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from "
+                     f"{', '.join(SECTIONS)}")
+    flags = ["--intra-op-threads", str(args.intra_op_threads)] if args.intra_op_threads else []
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        servers = Servers(repo, no_batching_repo(repo, Path(tmp) / "models"), stack)
-        rows = table_runs(servers, args)
-        pairs = ceiling_pairs(servers, args)
-    report(rows, pairs)
+    results: dict[str, Any] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
+        tmp = Path(tmp_name)
+        repo = demo_repository(tmp / "demo")
+        servers = Servers(repo, no_batching_repo(repo, tmp / "plain"), stack, flags)
+        if "table" in args.sections:
+            print("table:")
+            results["table"] = table_runs(servers, args)
+        if "ceiling" in args.sections:
+            results["ceiling"] = ceiling_pairs(servers, args)
+        if "triton" in args.sections:
+            print("triton:")
+            results["triton"] = triton_pairs(servers, args, stack, tmp)
+        if "placement" in args.sections:
+            print("placement:")
+            results["placement"] = placement_pairs(servers, args)
+    print(f"\n(measured in {time.monotonic() - started:.0f} s; load average now "
+          f"{os.getloadavg()[0]:.2f})")
+    report(results)
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "ceiling": pairs}, indent=2, default=str))
+        args.json.write_text(json.dumps(results, indent=2, default=str))
 
 
-def report(rows: list[dict[str, Any]], pairs: dict[str, Any]) -> None:
+def report(results: dict[str, Any]) -> None:
+    if "table" in results:
+        report_table(results["table"])
+    print("\nratios (each from alternating windows, median of the per-round ratios):")
+    if "ceiling" in results:
+        pairs = results["ceiling"]
+        print(f"  resnet18 served at c={pairs['clients']} / in-process ORT at batch "
+              f"{pairs['batch']} = {spread(pairs['ratios'])}; batches formed {pairs['batches']}")
+    if "table" in results:
+        report_table_ratios(results["table"])
+    if results.get("triton"):
+        report_triton(results["triton"])
+    if results.get("placement"):
+        report_placement(results["placement"])
+
+
+def report_table(found: dict[str, Any]) -> None:
     print()
-    print(
-        table(
-            rows, ["server", "protocol", "model", "clients", "req_s", "p50_ms", "p99_ms", "errors"]
-        )
-    )
-    print("\nratios (each from alternating windows, median over rounds):")
-    ratios = pairs["ratios"]
-    print(
-        f"  resnet18 served at c={pairs['clients']} / in-process ORT at batch {pairs['batch']}"
-        f" = {statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)};"
-        f" batches formed {dict(sorted(pairs['batches'].items()))})"
-    )
+    print(table(found["rows"], ["server", "protocol", "model", "clients", "req_s", "p50_ms",
+                                "p99_ms", "errors"]))
 
-    def get(server: str, proto: str, model: str, clients: int) -> dict[str, Any] | None:
-        return next(
-            (
-                r
-                for r in rows
-                if (r["server"], r["protocol"], r["model"], r["clients"])
-                == (server, proto, model, clients)
-            ),
-            None,
-        )
 
-    for model in MODELS:
-        for clients in sorted({r["clients"] for r in rows}):
-            base = get("fastapi", "http-json", model, clients)
-            if base is None:
+def report_table_ratios(found: dict[str, Any]) -> None:
+    for key, samples in found["windows"].items():
+        model, clients = key.split()
+        base = samples.get("fastapi http-json")
+        if base is not None:
+            print(f"  {model:<9} c={clients:<3} modelport / FastAPI req/s = "
+                  f"{spread(ratios(samples['modelport http-json'], base))} JSON vs JSON; "
+                  f"{spread(ratios(samples['modelport http-binary'], base))} binary")
+        off = samples.get("no-batching http-binary")
+        if off is not None:
+            on = samples["modelport http-binary"]
+            print(f"  {model:<9} lone client p50 with dynamic batching / without = "
+                  f"{median_of(on, 'p50_ms'):.3f} / {median_of(off, 'p50_ms'):.3f} ms, ratio "
+                  f"{spread(ratios(on, off, 'p50_ms'))}")
+
+
+def report_triton(found: dict[str, Any]) -> None:
+    for clients, entry in found["clients"].items():
+        mine = entry["windows"]["modelport"]
+        for label, runs in entry["windows"].items():
+            if label == "modelport":
                 continue
-            json_ = get("modelport", "http-json", model, clients)
-            binary = get("modelport", "http-binary", model, clients)
-            assert json_ is not None and binary is not None
-            print(
-                f"  {model:<9} c={clients:<3} modelport / FastAPI req/s = "
-                f"{json_['req_s'] / base['req_s']:.2f} (both JSON), "
-                f"{binary['req_s'] / base['req_s']:.2f} (modelport binary)"
-            )
-        on = get("modelport", "http-binary", model, 1)
-        off = get("no-batching", "http-binary", model, 1)
-        if on and off:
-            print(
-                f"  {model:<9} lone client p50 with dynamic batching / without = "
-                f"{on['p50_ms']:.3f} / {off['p50_ms']:.3f} ms = "
-                f"{on['p50_ms'] / off['p50_ms']:.2f}"
-            )
+            print(f"  mlp c={clients:<3} modelport / Triton 2.51 ({label}), HTTP binary: req/s "
+                  f"{spread(ratios(mine, runs))}; p50 {median_of(mine, 'p50_ms'):.3f} vs "
+                  f"{median_of(runs, 'p50_ms'):.3f} ms")
+        for label, formed in entry["batches"].items():
+            executions = sum(formed.values())
+            requests = sum(b * n for b, n in formed.items())
+            print(f"      {label}: {requests} requests in {executions} executions "
+                  f"(mean batch {requests / max(executions, 1):.1f}, largest "
+                  f"{max(formed, default=0)})")
+
+
+def report_placement(found: dict[str, Any]) -> None:
+    samples = found["windows"]
+    for placement in PLACEMENTS:
+        base = samples[f"{placement} fastapi http-json"]
+        print(f"  mlp c={found['clients']} wrk {placement:<6} modelport / FastAPI req/s = "
+              f"{spread(ratios(samples[f'{placement} modelport http-json'], base))} JSON; "
+              f"{spread(ratios(samples[f'{placement} modelport http-binary'], base))} binary")
+    for label in ("modelport http-json", "modelport http-binary", "fastapi http-json"):
+        print(f"  mlp c={found['clients']} {label}: pinned / free req/s = "
+              f"{spread(ratios(samples[f'pinned {label}'], samples[f'free {label}']))}")
 
 
 if __name__ == "__main__":
