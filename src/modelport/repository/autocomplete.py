@@ -104,6 +104,8 @@ def complete(msg: Any, model_name: str, model_path: Path,
             f"config name '{msg.name}' does not match the model folder '{model_name}'"
         )
     msg.name = model_name
+    if msg.platform == "ensemble":
+        return _complete_ensemble(msg, model_name)
     if not msg.platform and not msg.backend:
         msg.platform = "onnxruntime_onnx"
     if not msg.backend and msg.platform == "onnxruntime_onnx":
@@ -136,6 +138,18 @@ def complete(msg: Any, model_name: str, model_path: Path,
     batching = msg.max_batch_size > 0
     _merge(model_name, msg.input, inputs, batching, "input")
     _merge(model_name, msg.output, outputs, batching, "output")
+    return msg
+
+
+def _complete_ensemble(msg: Any, model_name: str) -> Any:
+    """An ensemble has no graph of its own: its config must list its tensors and steps."""
+    if not msg.ensemble_scheduling.step:
+        raise ModelConfigError(f"ensemble '{model_name}' must have at least one step in "
+                               "ensemble_scheduling")
+    if not msg.input or not msg.output:
+        raise ModelConfigError(f"ensemble '{model_name}' must list its inputs and outputs")
+    if not msg.HasField("version_policy"):
+        msg.version_policy.latest.num_versions = 1
     return msg
 
 

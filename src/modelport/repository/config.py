@@ -81,6 +81,20 @@ class VersionPolicy:
 
 
 @dataclass(frozen=True)
+class EnsembleStep:
+    """One step of an ensemble: which model runs, and how tensors are named across it.
+
+    ``input_map``: the model's input name -> the ensemble tensor it reads;
+    ``output_map``: the model's output name -> the ensemble tensor it writes.
+    """
+
+    model_name: str
+    model_version: int = -1  # -1: the latest live version
+    input_map: tuple[tuple[str, str], ...] = ()
+    output_map: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A validated model configuration."""
 
@@ -98,6 +112,7 @@ class ModelConfig:
     warmup: tuple[dict[str, Any], ...] = ()
     # max_batch_size was not in config.pbtxt: auto-completion chose it from the graph.
     max_batch_size_completed: bool = False
+    ensemble_steps: tuple[EnsembleStep, ...] = ()  # platform "ensemble": its steps
     # The complete ModelConfig message this view was made from (what the config routes return).
     message: Any = field(default=None, compare=False, repr=False)
 
@@ -105,6 +120,11 @@ class ModelConfig:
     def batching(self) -> bool:
         """Whether the first dimension of every tensor is the batch dimension."""
         return self.max_batch_size > 0
+
+    @property
+    def is_ensemble(self) -> bool:
+        """Whether this is an ensemble of other models (platform "ensemble")."""
+        return self.platform == "ensemble"
 
     @property
     def instance_count(self) -> int:

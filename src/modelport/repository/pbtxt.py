@@ -18,6 +18,7 @@ from modelport.repository import model_config_pb2
 from modelport.repository.config import (
     DEFAULT_MODEL_FILENAME,
     DynamicBatching,
+    EnsembleStep,
     InstanceGroup,
     ModelConfig,
     QueuePolicy,
@@ -123,7 +124,7 @@ def to_view(msg: Any) -> ModelConfig:
     return ModelConfig(
         name=name,
         platform=msg.platform or "onnxruntime_onnx",
-        backend=msg.backend or "onnxruntime",
+        backend=msg.backend or ("" if msg.platform == "ensemble" else "onnxruntime"),
         max_batch_size=msg.max_batch_size,
         inputs=inputs,
         outputs=outputs,
@@ -135,8 +136,18 @@ def to_view(msg: Any) -> ModelConfig:
         warmup=tuple(
             json_format.MessageToDict(w, preserving_proto_field_name=True) for w in msg.model_warmup
         ),
+        ensemble_steps=_ensemble_steps(msg),
         message=msg,
     )
+
+
+def _ensemble_steps(msg: Any) -> tuple[EnsembleStep, ...]:
+    if not msg.HasField("ensemble_scheduling"):
+        return ()
+    return tuple(
+        EnsembleStep(step.model_name, int(step.model_version),
+                     tuple(sorted(step.input_map.items())), tuple(sorted(step.output_map.items())))
+        for step in msg.ensemble_scheduling.step)
 
 
 def _tensor(model: str, t: Any, kind: str) -> TensorSpec:

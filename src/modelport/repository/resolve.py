@@ -108,6 +108,6 @@ def loadable_versions(source: ModelSource, msg: Any,
                       backends: BackendCatalog = BUILTINS) -> list[int]:
     """Version folders that hold the model file (any folder, for backends without one)."""
     filename = model_filename(msg)
-    needs_file = backends.reads_onnx(msg.backend or "onnxruntime")
+    needs_file = msg.platform != "ensemble" and backends.reads_onnx(msg.backend or "onnxruntime")
     return [v for v, path in source.versions.items()
             if not needs_file or (path / filename).exists()]

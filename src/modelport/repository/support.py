@@ -30,6 +30,8 @@ SUPPORTED: dict[str, Any] = {
     "parameters": True,
     "model_warmup": True,
     "default_model_filename": True,
+    "ensemble_scheduling": {"step": {"model_name": True, "model_version": True,
+                                     "input_map": True, "output_map": True}},
     "model_transaction_policy": {},  # decoupled: false is the only mode served
 }
 

@@ -163,11 +163,14 @@ class InferenceCore:
 
     def model_ready(self, name: str, version: str = "") -> bool:
         """Whether the model (version) can take requests now."""
+        return self.unready_reason(name, version) is None
+
+    def unready_reason(self, name: str, version: str = "") -> str | None:
+        """Why the model (version) cannot take requests now; None when it can."""
         try:
-            self.manager.get(name, version)
-        except InferenceError:
-            return False
-        return True
+            return self.manager.get(name, version).unavailable()
+        except InferenceError as exc:
+            return str(exc)
 
     def statistics(self, name: str = "", version: str = "") -> list[ModelStats]:
         """Statistics of one model version, all versions of a model, or all models."""

@@ -11,10 +11,12 @@ asks it questions (``get``, ``live``, ``index``, ``all_ready``) and gives it com
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,10 @@ from modelport.serve.planning import LiveIdentity, LoadPlan, plan_load
 from modelport.serve.views import IndexRow
 
 log = logging.getLogger("modelport.serve")
+
+# The ensembles whose loading led to the load in progress (to refuse dependency cycles).
+_ENSEMBLE_CHAIN: ContextVar[tuple[str, ...]] = ContextVar("modelport_ensemble_chain",
+                                                          default=())
 
 
 @dataclass
@@ -119,6 +125,10 @@ class ModelManager:
                 f"failed to load: {state.failed[number]}")
         raise ModelNotFound(f"Request for unknown model: '{name}' version {version} is not found")
 
+    def _member(self, name: str, version: int) -> ModelVersion:
+        """An ensemble step's model: the version it names, or the newest when -1."""
+        return self.get(name, str(version) if version >= 0 else "")
+
     def _not_loaded_hint(self, name: str) -> str:
         try:
             self.repository.source(name)
@@ -153,7 +163,8 @@ class ModelManager:
 
     def unready_models(self) -> list[str]:
         """Models asked to load (and not unloaded) that have no live version, sorted."""
-        return sorted(n for n, s in self._models.items() if not s.live and not s.unloaded)
+        return sorted(n for n, s in self._models.items() if not s.unloaded and (
+            not s.live or s.live[max(s.live)].unavailable() is not None))
 
     def index(self, ready_only: bool = False) -> list[IndexRow]:
         """The repository index: every model in the repository and every loaded version."""
@@ -164,8 +175,11 @@ class ModelManager:
                 rows += [] if ready_only else [IndexRow(name)]
                 continue
             for version in sorted(set(state.live) | set(state.failed)):
-                if version in state.live:
+                blocked = version in state.live and state.live[version].unavailable()
+                if version in state.live and not blocked:
                     rows.append(IndexRow(name, str(version), "READY"))
+                elif blocked and not ready_only:
+                    rows.append(IndexRow(name, str(version), "UNAVAILABLE", blocked))
                 elif not ready_only:
                     rows.append(IndexRow(name, str(version), "UNAVAILABLE",
                                          state.failed[version]))
@@ -189,6 +203,7 @@ class ModelManager:
                 the repository index); versions that were serving keep serving.
         """
         check_model_name(name)
+        await self._load_members(name, config_override, failure)
         # A caller that gives up (a gRPC deadline, a stopping poller) must not abandon versions
         # half-way between built and swapped in: the load finishes on its own task.
         task = asyncio.get_running_loop().create_task(
@@ -196,6 +211,49 @@ class ModelManager:
         self._loading.add(task)
         task.add_done_callback(self._loading.discard)
         await asyncio.shield(task)
+
+    async def _load_members(self, name: str, override: Any, failure: FailureReport) -> None:
+        """Load the models an ensemble's steps name that have no live version (Triton loads
+        an ensemble's composing models with it). Runs before the ensemble's lock is taken, so
+        concurrent loads of ensembles that share members cannot deadlock.
+
+        Raises:
+            ModelLoadError: the ensemble depends on itself through its steps.
+        """
+        members = self._step_models(name, override)
+        chain = (*_ENSEMBLE_CHAIN.get(), name)
+        if not members:
+            return
+        cycle = next((m for m in members if m in chain), None)
+        if cycle is not None:
+            path = " -> ".join((*chain[chain.index(cycle):], cycle))
+            reason = f"circular dependency between ensembles: {path}"
+            state = self._models.setdefault(name, _ModelState())
+            state.reason = reason
+            state.lifecycle.loads["failure"] += 1
+            log.log(failure.level, "model '%s' cannot load: %s", name, reason)
+            raise ModelLoadError(f"failed to load '{name}': {reason}")
+        token = _ENSEMBLE_CHAIN.set(chain)
+        try:
+            for member in members:
+                if not self.versions(member):
+                    # Its failure is logged and indexed as its own; the ensemble's plan then
+                    # says which member is missing and why.
+                    with contextlib.suppress(ModelportError):
+                        await self.load(member, failure=failure)
+        finally:
+            _ENSEMBLE_CHAIN.reset(token)
+
+    def _step_models(self, name: str, override: Any) -> list[str]:
+        """The models an ensemble's steps name, in order; empty for any other model."""
+        try:
+            msg = override if override is not None else self.repository.read_config(
+                self.repository.source(name))
+        except ModelportError:
+            return []  # the plan reports it
+        if msg.platform != "ensemble":
+            return []
+        return list(dict.fromkeys(step.model_name for step in msg.ensemble_scheduling.step))
 
     async def _load_serialized(self, name: str, config_override: Any,
                                files: dict[str, bytes] | None, failure: FailureReport) -> None:
@@ -255,10 +313,14 @@ class ModelManager:
                      failure: FailureReport) -> ModelVersion | str:
         """Build and warm one version; on failure, the reason."""
         started = time.perf_counter()
+        path, fingerprint = plan.source.versions[version], plan.fingerprints[version]
         try:
-            built = await ModelVersion.load(plan.config, version, plan.source.versions[version],
-                                            plan.fingerprints[version], self.settings,
-                                            self.backends, self.histograms)
+            if plan.config.is_ensemble:
+                built = await ModelVersion.ensemble(plan.config, version, path, fingerprint,
+                                                    self._member, self.histograms)
+            else:
+                built = await ModelVersion.load(plan.config, version, path, fingerprint,
+                                                self.settings, self.backends, self.histograms)
         except ModelportError as exc:
             state.lifecycle.loads["failure"] += 1
             log.log(failure.level, "model '%s' version %d failed to load: %s%s", name, version,

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -16,12 +16,32 @@ from modelport.errors import ModelLoadError, ModelportError
 from modelport.repository.config import ModelConfig
 from modelport.runtime import RuntimeSettings, get_backend
 from modelport.runtime.base import Backend, Instance
+from modelport.serve.ensemble import EnsembleScheduler, Lookup, plan_steps
 from modelport.serve.memory import rss_bytes
 from modelport.serve.scheduler import Scheduler
 from modelport.serve.stats import ModelStats
 from modelport.serve.warmup import warmup_feeds
 
+if TYPE_CHECKING:
+    from modelport.serve.tracing import RequestTrace
+    from modelport.serve.validate import Checked
+
 log = logging.getLogger("modelport.serve")
+
+
+class Dispatch(Protocol):
+    """What runs a version's requests: the batching scheduler, or an ensemble's steps."""
+
+    @property
+    def pending(self) -> int:
+        """Requests queued or running."""
+
+    async def submit(self, checked: Checked, timeout_us: int = 0,
+                     trace: RequestTrace | None = None) -> list[np.ndarray]:
+        """Run one request; its outputs in ``checked.outputs`` order."""
+
+    async def close(self, drain_timeout_s: float = 30.0) -> None:
+        """Let requests in flight finish, then free what runs them."""
 
 
 @dataclass
@@ -31,7 +51,7 @@ class ModelVersion:
     config: ModelConfig
     version: int
     fingerprint: tuple[Any, ...]
-    scheduler: Scheduler
+    scheduler: Dispatch
     stats: ModelStats
     labels: dict[str, list[str]] = field(default_factory=dict)  # output -> class labels
     load_seconds: float = 0.0
@@ -65,6 +85,30 @@ class ModelVersion:
                    scheduler=scheduler, stats=stats, labels=labels,
                    load_seconds=time.perf_counter() - started,
                    rss_delta_bytes=rss_bytes() - rss_before)
+
+    @classmethod
+    async def ensemble(cls, config: ModelConfig, version: int, path: Path,
+                       fingerprint: tuple[Any, ...], lookup: Lookup,
+                       histograms: bool = True) -> ModelVersion:
+        """An ensemble version: its graph checked against the live members.
+
+        Raises:
+            ModelConfigError: the graph does not fit its members (``ensemble.plan_steps``).
+            ModelLoadError: a label file cannot be read.
+        """
+        plan_steps(config, lookup)
+        labels = await asyncio.to_thread(read_labels, config, path.parent)
+        stats = ModelStats(config.name, str(version), histograms=histograms)
+        return cls(config=config, version=version, fingerprint=fingerprint,
+                   scheduler=EnsembleScheduler(config, lookup, stats), stats=stats,
+                   labels=labels)
+
+    def unavailable(self) -> str | None:
+        """None when this version can take requests; for an ensemble with a member not
+        ready, why not."""
+        if isinstance(self.scheduler, EnsembleScheduler):
+            return self.scheduler.unavailable()
+        return None
 
     async def unload(self, drain_timeout_s: float = 30.0) -> None:
         """Let queued and running requests finish, then free the instances."""

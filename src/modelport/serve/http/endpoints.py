@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from modelport.errors import InferenceError, InvalidInput, ModelNotReady
+from modelport.errors import InvalidInput, ModelNotReady
 from modelport.repository import pbtxt
 from modelport.repository.config import ModelConfig
 from modelport.serve.control import ModelControl
@@ -119,10 +119,9 @@ class OipEndpoints:
 
     async def model_ready(self, req: Request, p: Params) -> Reply:
         """``GET .../ready``: 200, or 400 saying why the model is not ready."""
-        try:
-            self.core.manager.get(p["model"], p.get("version", ""))
-        except InferenceError as exc:
-            raise ModelNotReady(str(exc)) from None
+        reason = self.core.unready_reason(p["model"], p.get("version", ""))
+        if reason is not None:
+            raise ModelNotReady(reason)
         return OK_EMPTY
 
     async def model_config(self, req: Request, p: Params) -> Reply:
