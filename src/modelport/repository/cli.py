@@ -21,9 +21,9 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the repository and list what was written."""
-    from modelport.repository.demo import DEMO_MODELS, write_demo_repository
+    from modelport.repository.demo import DEMO_ENSEMBLES, DEMO_MODELS, write_demo_repository
 
     path = write_demo_repository(args.path)
-    print(f"wrote demo repository to {path}: {', '.join(DEMO_MODELS)}")
+    print(f"wrote demo repository to {path}: {', '.join((*DEMO_MODELS, *DEMO_ENSEMBLES))}")
     print(f"serve it with: modelport serve {path}")
     return 0

@@ -48,7 +48,7 @@ MODELS: dict[str, Callable[[int, np.random.Generator], dict[str, np.ndarray]]] =
     "text_upper": _text_upper,
 }
 DATATYPE = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64",
-            np.dtype(np.object_): "BYTES"}
+            np.dtype(np.object_): "BYTES", np.dtype(np.uint8): "UINT8"}
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +140,28 @@ def test_text_upper_really_upper_cases(http_client: httpclient.InferenceServerCl
     inp.set_data_from_numpy(np.array([b"abc xyz", b"Q1"], dtype=object))
     result = http_client.infer("text_upper", [inp])
     assert list(result.as_numpy("upper")) == [b"ABC XYZ", b"Q1"]
+
+
+@pytest.mark.parametrize("transport", ["http-binary", "grpc"])
+def test_classify_image_ensemble_matches_its_two_steps(
+    demo_server: ServerProcess, cache_dir: Path, http_client: httpclient.InferenceServerClient,
+    grpc_client: grpcclient.InferenceServerClient, transport: str,
+) -> None:
+    """The demo ensemble equals image_preprocess then resnet18 run in-process, and its
+    classification output names the top class from its labels."""
+    repo = cache_dir / FOLDER
+    pre, net = (ort.InferenceSession(str(repo / name / "1" / "model.onnx"),
+                                     providers=["CPUExecutionProvider"])
+                for name in ("image_preprocess", "resnet18"))
+    pixels = np.random.default_rng(5).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    (image,) = pre.run(None, {"pixels": pixels})
+    (logits,) = net.run(None, {"input": image})
+    got, _ = _served(transport, http_client, grpc_client, "classify_image",
+                     {"pixels": pixels}, ["logits"])
+    np.testing.assert_allclose(got["logits"], logits, rtol=0, atol=1e-4)
+    inp = httpclient.InferInput("pixels", [2, 224, 224, 3], "UINT8")
+    inp.set_data_from_numpy(pixels)
+    top = httpclient.InferRequestedOutput("logits", class_count=1)
+    rows = http_client.infer("classify_image", [inp], outputs=[top]).as_numpy("logits")
+    assert [r[0].decode().split(":", 2)[2] for r in rows] == [
+        f"class_{i:03d}" for i in logits.argmax(axis=1)]

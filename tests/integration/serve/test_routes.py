@@ -12,7 +12,7 @@ import tritonclient.http as httpclient
 from support.server import ServerProcess
 from tritonclient.utils import InferenceServerException
 
-DEMO = ["mlp", "resnet18", "text_encoder", "text_upper"]
+DEMO = ["classify_image", "image_preprocess", "mlp", "resnet18", "text_encoder", "text_upper"]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_http_infer_binary_and_json_agree(http: httpclient.InferenceServerClient
 
 
 def test_http_repository_index_lists_every_model(http: httpclient.InferenceServerClient) -> None:
-    """The index (posted with an empty body by tritonclient) lists all four demo models READY."""
+    """The index (posted with an empty body by tritonclient) lists every demo model READY."""
     rows = http.get_model_repository_index()
     assert sorted(r["name"] for r in rows) == DEMO
     assert all(r["state"] == "READY" and r["version"] == "1" for r in rows)

@@ -11,6 +11,7 @@ import pytest
 from modelport.datatypes import BY_CONFIG
 from modelport.errors import RepositoryError
 from modelport.repository.demo import (
+    DEMO_ENSEMBLES,
     DEMO_MODELS,
     cache,
     catalog,
@@ -42,13 +43,16 @@ def test_layout_has_config_and_version_1_per_model(repo: Path) -> None:
     expected = {".modelport-demo"}
     for name in DEMO_MODELS:
         expected |= {f"{name}/config.pbtxt", f"{name}/1/model.onnx"}
+    for name in DEMO_ENSEMBLES:
+        expected |= {f"{name}/config.pbtxt", f"{name}/labels.txt"}
+        assert (repo / name / "1").is_dir() and not any((repo / name / "1").iterdir())
     assert set(_files(repo)) == expected
-    assert (repo / ".modelport-demo").read_text() == "1\n"
+    assert (repo / ".modelport-demo").read_text() == "2\n"
 
 
 def test_catalog_order_matches_demo_models() -> None:
     """DEMO_MODELS lists the catalog's models in order."""
-    assert DEMO_MODELS == ("resnet18", "text_encoder", "mlp", "text_upper")
+    assert DEMO_MODELS == ("resnet18", "text_encoder", "mlp", "text_upper", "image_preprocess")
     assert tuple(model.name for model in catalog.MODELS) == DEMO_MODELS
 
 
@@ -90,6 +94,7 @@ def test_configs_pin_the_batching_settings(repo: Path) -> None:
         "text_encoder": 8,
         "mlp": 64,
         "text_upper": 0,
+        "image_preprocess": 16,
     }
     resnet = configs["resnet18"]
     assert list(resnet.dynamic_batching.preferred_batch_size) == [4, 8]
@@ -123,6 +128,7 @@ def test_writes_into_an_empty_folder(tmp_path: Path) -> None:
     assert set(p.name for p in write_demo_repository(tmp_path / "models").iterdir()) == {
         ".modelport-demo",
         *DEMO_MODELS,
+        *DEMO_ENSEMBLES,
     }
 
 
@@ -164,11 +170,11 @@ def test_cache_path_follows_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MODELPORT_CACHE_DIR", str(tmp_path / "own"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert demo_repository_path() == tmp_path / "own" / "demo-repo-v1"
+    assert demo_repository_path() == tmp_path / "own" / "demo-repo-v2"
     monkeypatch.delenv("MODELPORT_CACHE_DIR")
-    assert demo_repository_path() == tmp_path / "xdg" / "modelport" / "demo-repo-v1"
+    assert demo_repository_path() == tmp_path / "xdg" / "modelport" / "demo-repo-v2"
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
-    assert demo_repository_path() == tmp_path / "home" / ".cache" / "modelport" / "demo-repo-v1"
+    assert demo_repository_path() == tmp_path / "home" / ".cache" / "modelport" / "demo-repo-v2"
 
 
 def test_ensure_generates_once_then_reuses(
@@ -177,7 +183,7 @@ def test_ensure_generates_once_then_reuses(
     """The first call generates the cache; later ones return it without writing anything."""
     monkeypatch.setenv("MODELPORT_CACHE_DIR", str(tmp_path))
     path = ensure_demo_repository()
-    assert path == tmp_path / "demo-repo-v1"
+    assert path == tmp_path / "demo-repo-v2"
     assert _files(path) == _files(repo)
     stamp = (path / "resnet18" / "1" / "model.onnx").stat().st_mtime_ns
 
@@ -199,17 +205,17 @@ def test_ensure_repairs_an_incomplete_repository(
     (path / ".modelport-demo").unlink()
     ensure_demo_repository()
     assert (path / "text_encoder" / "1" / "model.onnx").is_file()
-    assert (path / ".modelport-demo").read_text() == "1\n"
+    assert (path / ".modelport-demo").read_text() == "2\n"
 
 
 def test_ensure_refuses_foreign_content(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Something else at the cache path is reported, not deleted."""
     monkeypatch.setenv("MODELPORT_CACHE_DIR", str(tmp_path))
-    (tmp_path / "demo-repo-v1").mkdir()
-    (tmp_path / "demo-repo-v1" / "data.bin").write_bytes(b"1")
-    with pytest.raises(RepositoryError, match="demo-repo-v1"):
+    (tmp_path / "demo-repo-v2").mkdir()
+    (tmp_path / "demo-repo-v2" / "data.bin").write_bytes(b"1")
+    with pytest.raises(RepositoryError, match="demo-repo-v2"):
         ensure_demo_repository()
-    assert (tmp_path / "demo-repo-v1" / "data.bin").read_bytes() == b"1"
+    assert (tmp_path / "demo-repo-v2" / "data.bin").read_bytes() == b"1"
 
 
 def test_concurrent_ensure_calls_share_one_repository(
@@ -240,6 +246,6 @@ def test_concurrent_ensure_calls_share_one_repository(
     for thread in threads:
         thread.join()
     assert errors == []
-    assert results == [tmp_path / "demo-repo-v1"] * 2
+    assert results == [tmp_path / "demo-repo-v2"] * 2
     assert _files(results[0]) == _files(repo)
-    assert [p.name for p in tmp_path.iterdir()] == ["demo-repo-v1"]
+    assert [p.name for p in tmp_path.iterdir()] == ["demo-repo-v2"]

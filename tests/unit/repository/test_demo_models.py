@@ -37,6 +37,8 @@ def _inputs(name: str, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
         return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
     if name == "mlp":
         return {"input": rng.standard_normal((batch, 64), dtype=np.float32)}
+    if name == "image_preprocess":
+        return {"pixels": rng.integers(0, 256, (batch, 224, 224, 3), dtype=np.uint8)}
     return {"text": np.array(["abc", "Déjà vu", "x"][:batch], dtype=object)}
 
 
@@ -47,6 +49,7 @@ EXPECTED: dict[str, dict[str, tuple[type[np.generic], tuple[int, ...]]]] = {
         "pooler_output": (np.float32, (64,)),
     },
     "mlp": {"output": (np.float32, (10,))},
+    "image_preprocess": {"image": (np.float32, (3, 224, 224))},
 }
 
 
@@ -109,3 +112,15 @@ def test_batched_rows_match_single_rows(sessions: dict[str, ort.InferenceSession
         for row in range(3):
             (single,) = sessions[name].run(None, {k: v[row : row + 1] for k, v in feed.items()})
             np.testing.assert_allclose(single[0], batched[row], rtol=1e-4, atol=1e-4)
+
+
+def test_image_preprocess_normalizes_like_torchvision(
+    sessions: dict[str, ort.InferenceSession],
+) -> None:
+    """HWC UINT8 -> CHW, x / 255 then ImageNet mean/std, as torchvision's Normalize does."""
+    pixels = _inputs("image_preprocess", 2)["pixels"]
+    (image,) = sessions["image_preprocess"].run(None, {"pixels": pixels})
+    mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
+    std = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+    reference = (pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
+    np.testing.assert_allclose(image, reference, rtol=1e-5, atol=1e-5)

@@ -12,7 +12,7 @@ FOLDER = f"demo-repo-v{FORMAT_VERSION}"
 
 
 def demo_repository_path(cache_dir: Path | None = None) -> Path:
-    """Where the cached demo repository lives: ``<cache_dir>/demo-repo-v1``.
+    """Where the cached demo repository lives: ``<cache_dir>/demo-repo-v2``.
 
     Args:
         cache_dir: the cache folder; None takes the environment's (``$MODELPORT_CACHE_DIR``,

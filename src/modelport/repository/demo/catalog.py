@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from modelport.repository.demo import mlp, resnet, strings, transformer
+from modelport.repository.demo import mlp, preprocess, resnet, strings, transformer
 from modelport.repository.demo.config import DemoConfig
 
 
@@ -29,4 +29,5 @@ MODELS = (
     DemoModel(transformer.CONFIG, transformer.build_text_encoder),
     DemoModel(mlp.CONFIG, mlp.build_mlp),
     DemoModel(strings.CONFIG, strings.build_text_upper),
+    DemoModel(preprocess.CONFIG, preprocess.build_image_preprocess),
 )

@@ -1,7 +1,8 @@
 """Where things are in a demo repository, and how to tell a complete one from anything else.
 
 A demo repository has Triton's layout, ``<model>/config.pbtxt`` and ``<model>/1/model.onnx`` for
-each demo model, plus a marker file holding the format version. The marker is written last, so a
+each demo model, ``<ensemble>/config.pbtxt``, an empty ``<ensemble>/1/`` and a labels file for each
+demo ensemble, plus a marker file holding the format version. The marker is written last, so a
 repository with the right marker and all its files is complete.
 """
 
@@ -9,10 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEMO_MODELS: tuple[str, ...] = ("resnet18", "text_encoder", "mlp", "text_upper")
+DEMO_MODELS: tuple[str, ...] = ("resnet18", "text_encoder", "mlp", "text_upper",
+                                "image_preprocess")
 """The demo models' names, which are also their folders."""
 
-FORMAT_VERSION = 1
+DEMO_ENSEMBLES: tuple[str, ...] = ("classify_image",)
+"""The demo ensembles' names (folders too): configs that chain demo models."""
+
+ENSEMBLE_LABELS = "labels.txt"
+
+FORMAT_VERSION = 2
 """Bumped whenever the generated files change; it names the cache folder too."""
 
 MARKER = ".modelport-demo"
@@ -43,6 +50,8 @@ def is_complete(root: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     files = [f(root, name) for name in DEMO_MODELS for f in (config_path, model_path)]
+    files += [path for name in DEMO_ENSEMBLES
+              for path in (config_path(root, name), root / name / ENSEMBLE_LABELS)]
     return marker == marker_text() and all(path.is_file() for path in files)
 
 
@@ -53,4 +62,4 @@ def is_demo_like(root: Path) -> bool:
     """
     if (root / MARKER).exists():
         return True
-    return all(entry.name in DEMO_MODELS for entry in root.iterdir())
+    return all(entry.name in (*DEMO_MODELS, *DEMO_ENSEMBLES) for entry in root.iterdir())

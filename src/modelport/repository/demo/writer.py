@@ -17,6 +17,7 @@ from pathlib import Path
 from modelport.errors import RepositoryError
 from modelport.repository.demo.layout import (
     MARKER,
+    MODEL_VERSION,
     config_path,
     is_complete,
     is_demo_like,
@@ -67,11 +68,17 @@ def _write_models(root: Path) -> None:
     # Imported here so that checking for a cached repository does not import onnx.
     from modelport.repository.demo.catalog import MODELS
     from modelport.repository.demo.config import render_config
+    from modelport.repository.demo.ensemble import ENSEMBLES
 
     for model in MODELS:
         model_path(root, model.name).parent.mkdir(parents=True)
         _write_file(model_path(root, model.name), model.build().SerializeToString())
         _write_file(config_path(root, model.name), render_config(model.config).encode())
+    for ensemble in ENSEMBLES:
+        (root / ensemble.name / MODEL_VERSION).mkdir(parents=True)  # Triton's empty version
+        _write_file(config_path(root, ensemble.name), ensemble.config_text.encode())
+        _write_file(root / ensemble.name / ensemble.labels_file,
+                    "".join(f"{label}\n" for label in ensemble.labels).encode())
     _write_file(root / MARKER, marker_text().encode())
 
 
