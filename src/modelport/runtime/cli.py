@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     lat = sorted(result.latencies_s)
     summary: dict[str, Any] = {
         "model": config.name,
-        "file": str(model_file),
+        "file": str(result.model_file),
         "load_ms": result.load_s * 1e3,
         "latency_ms": {
             "first": result.latencies_s[0] * 1e3,

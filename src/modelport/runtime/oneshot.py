@@ -144,7 +144,17 @@ def _random(datatype: str, shape: list[int], rng: np.random.Generator) -> np.nda
 def run_once(
     config: ModelConfig, model_file: Path, feed: dict[str, np.ndarray], repeat: int = 1
 ) -> OneShot:
-    """Load the model with the server's runtime, run ``repeat`` times, keep the last outputs."""
+    """Load the model with the server's runtime, run ``repeat`` times, keep the last outputs.
+
+    An ensemble (``model_file`` is then where its version folder would hold a file) runs
+    in-process through the server's model manager, which loads its steps' models too.
+    """
+    if config.is_ensemble:
+        from modelport.serve.local import run_in_manager
+
+        outputs, loaded_s, timings = run_in_manager(model_file.parents[2], config.name, feed,
+                                                    repeat)
+        return OneShot(config, model_file.parent, feed, outputs, loaded_s, timings)
     started = time.perf_counter()
     instance = get_backend(config.backend).load(model_file, config, 0, RuntimeSettings())
     load_s = time.perf_counter() - started

@@ -53,3 +53,24 @@ def test_run_reports_bad_arguments_clearly(tmp_path: Path) -> None:
     done = _run(str(tmp_path / "missing.onnx"), cache=tmp_path / "c")
     assert done.returncode == 2 and "does not exist" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_run_an_ensemble_runs_its_steps(tmp_path: Path) -> None:
+    """An ensemble by name runs its steps in-process: the demo classify_image equals
+    image_preprocess then resnet18 on the same pixels."""
+    cache = tmp_path / "cache"
+    pixels = np.random.default_rng(3).integers(0, 256, (1, 224, 224, 3), dtype=np.uint8)
+    np.save(tmp_path / "pixels.npy", pixels)
+    done = _run("classify_image", "--input", f"pixels={tmp_path / 'pixels.npy'}", "--json",
+                cache=cache)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    repo = next(cache.glob("demo-repo-v*"))
+    (image,) = ort.InferenceSession(str(repo / "image_preprocess/1/model.onnx")).run(
+        None, {"pixels": pixels})
+    (logits,) = ort.InferenceSession(str(repo / "resnet18/1/model.onnx")).run(
+        None, {"input": image})
+    assert report["outputs"]["logits"]["shape"] == [1, 1000]
+    assert report["outputs"]["logits"]["top_k"][0][0]["index"] == int(logits.argmax())
+    np.testing.assert_allclose(report["outputs"]["logits"]["preview"],
+                               logits.ravel()[:6], atol=1e-4)
