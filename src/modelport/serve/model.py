@@ -18,6 +18,9 @@ from modelport.runtime import RuntimeSettings, get_backend
 from modelport.runtime.base import Backend, Instance
 from modelport.serve.memory import rss_bytes
 from modelport.serve.scheduler import Scheduler
+from modelport.serve.scheduling import RequestScheduler
+from modelport.serve.sequences.scheduler import SequenceScheduler
+from modelport.serve.sequences.warmup import sequence_initial_states, sequence_warmup
 from modelport.serve.stats import ModelStats
 from modelport.serve.warmup import warmup_feeds
 
@@ -31,7 +34,7 @@ class ModelVersion:
     config: ModelConfig
     version: int
     fingerprint: tuple[Any, ...]
-    scheduler: Scheduler
+    scheduler: RequestScheduler
     stats: ModelStats
     labels: dict[str, list[str]] = field(default_factory=dict)  # output -> class labels
     load_seconds: float = 0.0
@@ -56,11 +59,16 @@ class ModelVersion:
         started = time.perf_counter()
         rss_before = rss_bytes()
         labels = await asyncio.to_thread(read_labels, config, path.parent)
+        initial = await asyncio.to_thread(sequence_initial_states, config, path.parent)
         instances, warmed = await asyncio.to_thread(_create_instances, config, path, settings,
                                                     backends)
         stats = ModelStats(config.name, str(version), histograms=histograms)
-        scheduler = Scheduler(config, instances, stats, proven=warmed,
-                              inline_below_us=settings.inline_below_us).start()
+        scheduler: RequestScheduler
+        if config.sequence_batching is not None:
+            scheduler = SequenceScheduler(config, instances, stats, initial, warmed).start()
+        else:
+            scheduler = Scheduler(config, instances, stats, proven=warmed,
+                                  inline_below_us=settings.inline_below_us).start()
         return cls(config=config, version=version, fingerprint=fingerprint,
                    scheduler=scheduler, stats=stats, labels=labels,
                    load_seconds=time.perf_counter() - started,
@@ -103,7 +111,7 @@ def _create_instances(config: ModelConfig, path: Path, settings: RuntimeSettings
             f"{config.name}/{path.name}/{config.default_model_filename} is missing")
     backend = get_backend(config.backend, backends)
     instances: list[Instance] = []
-    feeds = warmup_feeds(config, path.parent)
+    feeds = sequence_warmup(config, path.parent, warmup_feeds(config, path.parent))
     try:
         for index in range(config.instance_count):
             instances.append(_load_one(backend, model_file, config, index, settings))
