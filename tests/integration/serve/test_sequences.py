@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -339,3 +342,21 @@ def test_modelport_serve_runs_a_triton_sequence_repository(start_server: Any,
     assert sums == [3, 7, 12]
     with httpclient.InferenceServerClient(server.http_url) as h:
         assert _run_sequence(h, "simple_sequence", 2**64 - 1, [1, 1]) == [1, 2]
+
+
+def test_the_docs_example_runs_as_written(start_server: Any, tmp_path: Path) -> None:
+    """docs/serve.md's sequence config loads with the accumulator, and its client example
+    prints the running sums it promises."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "serve.md").read_text()
+    section = doc[doc.index("## Sequence batching"):doc.index("## modelport run")]
+    config = re.search(r"```protobuf\n(.*?)```", section, re.S)
+    example = re.search(r"```python\n(.*?)```", section, re.S)
+    assert config is not None and example is not None
+    repo = tmp_path / "models"
+    write_model(repo, "simple_sequence", accumulator(), config=config.group(1))
+    server = start_server(repo)
+    code = example.group(1).replace("127.0.0.1:8000", server.http_url)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[[1]]", "[[3]]", "[[6]]"]
