@@ -245,3 +245,30 @@ def test_a_client_leaving_frees_its_place_and_close_answers_the_rest() -> None:
         with pytest.raises(Unavailable):
             await late
     _run(_config(simple_sequence_config(max_batch_size=0)), closing, delay_s=0.2)
+
+
+def test_direct_runs_requests_of_different_shapes_in_separate_batches() -> None:
+    """Rows share a batch only when inputs and states have the same shapes; the other slot
+    gets a not-ready row and runs next."""
+    text = simple_sequence_config(max_batch_size=2, state=(
+        'state [{ input_name: "INPUT_STATE" output_name: "OUTPUT_STATE" data_type: TYPE_INT32 '
+        'dims: [ -1 ] }]')).replace('dims: [ 1 ] }]\noutput', 'dims: [ -1 ] }]\noutput').replace(
+        'name: "OUTPUT" data_type: TYPE_INT32 dims: [ 1 ]',
+        'name: "OUTPUT" data_type: TYPE_INT32 dims: [ -1 ]')
+
+    async def send(sched: SequenceScheduler, corrid: str, values: list[int],
+                   start: bool = False) -> list[int]:
+        data = np.array([values], dtype=np.int32)
+        checked = check(sched.config, InferRequest(sched.config.name, inputs=[
+            InputTensor("INPUT", "INT32", list(data.shape), data)]))
+        (out,) = await sched.submit(checked, sequence=SequenceParams(corrid, start))
+        return [int(v) for v in out.ravel()]
+
+    async def scenario(sched: SequenceScheduler, accs: list[Accumulator]) -> None:
+        await send(sched, "a", [1, 1], start=True)
+        await send(sched, "b", [1, 1, 1], start=True)
+        a, b = await asyncio.gather(send(sched, "a", [2, 2]), send(sched, "b", [3, 3, 3]))
+        assert a == [3, 3] and b == [4, 4, 4]
+        last_two = [f["READY"].ravel().tolist() for f in accs[0].feeds[-2:]]
+        assert sorted(last_two) == [[0, 1], [1]]
+    _run(_config(text), scenario, delay_s=0.01)

@@ -1,7 +1,7 @@
 """Which queued requests of one instance's slots run together next, per strategy.
 
 Direct: one row per slot, from slot 0 to the last slot with a request ready; a slot with
-nothing ready (or a request whose shapes differ from the first one's) gets a not-ready row,
+nothing ready (or a request whose shapes differ from the oldest one's) gets a not-ready row,
 so every sequence keeps its slot's position. Oldest: the oldest ready request of each slot,
 oldest first, up to max_batch_size, cut back to a preferred size when one fits; no empty rows.
 Only the front request of a slot is ever taken, so a sequence's requests run in order.
@@ -46,7 +46,8 @@ def _key(slot: Slot, initial: State) -> Hashable:
 
 
 def _direct(slots: Sequence[Slot], candidates: list[Slot], initial: State) -> list[Row]:
-    key = _key(candidates[0], initial)
+    oldest = min(candidates, key=lambda s: s.queue[0].enqueued_ns)  # no slot starves
+    key = _key(oldest, initial)
     matching = {id(s) for s in candidates if _key(s, initial) == key}
     last = max(s.index for s in candidates if id(s) in matching)
     return [Row(s, s.queue[0] if id(s) in matching else None) for s in slots[:last + 1]]
