@@ -16,7 +16,7 @@ from typing import Any
 from modelport.backends import BUILTINS, BackendCatalog
 from modelport.datatypes import BY_ONNX
 from modelport.errors import ModelConfigError
-from modelport.repository import model_config_pb2
+from modelport.repository import model_config_pb2, sequence
 
 DEFAULT_MAX_BATCH_SIZE = 8
 
@@ -124,6 +124,7 @@ def complete(msg: Any, model_name: str, model_path: Path,
     if not msg.HasField("model_transaction_policy"):
         msg.model_transaction_policy.decoupled = False
         msg.model_transaction_policy.SetInParent()
+    sequence.normalize(msg)
     if not backends.reads_onnx(msg.backend):
         return msg
     if not msg.default_model_filename:
@@ -133,11 +134,14 @@ def complete(msg: Any, model_name: str, model_path: Path,
         inputs + outputs
     ):
         msg.max_batch_size = DEFAULT_MAX_BATCH_SIZE
-        if not msg.HasField("dynamic_batching"):
+        if msg.WhichOneof("scheduling_choice") is None:
             msg.dynamic_batching.SetInParent()
     batching = msg.max_batch_size > 0
-    _merge(model_name, msg.input, inputs, batching, "input")
-    _merge(model_name, msg.output, outputs, batching, "output")
+    fed, read = sequence.graph_extras(msg)  # the sequence batcher's tensors, not the client's
+    sequence.check_graph(msg, {t.name: t.config_type for t in inputs},
+                         {t.name: t.config_type for t in outputs})
+    _merge(model_name, msg.input, inputs, batching, "input", skip=fed)
+    _merge(model_name, msg.output, outputs, batching, "output", skip=read)
     return msg
 
 
@@ -171,7 +175,8 @@ def _not_batchable(model: str, kind: str, t: GraphTensor) -> ModelConfigError:
     )
 
 
-def _merge(model: str, listed: Any, graph: list[GraphTensor], batching: bool, kind: str) -> None:
+def _merge(model: str, listed: Any, graph: list[GraphTensor], batching: bool, kind: str,
+           skip: set[str] | frozenset[str] = frozenset()) -> None:
     by_name = {t.name: t for t in graph}
     for entry in listed:
         found = by_name.get(entry.name)
@@ -184,6 +189,8 @@ def _merge(model: str, listed: Any, graph: list[GraphTensor], batching: bool, ki
         _check(model, entry, found, batching, kind)
     if not listed:
         for t in graph:
+            if t.name in skip:
+                continue
             if batching and not _batchable(t):
                 raise _not_batchable(model, kind, t)
             item = listed.add()

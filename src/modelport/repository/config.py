@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from modelport.repository.sequence import SequenceBatching
+
 DEFAULT_MODEL_FILENAME = "model.onnx"
 
 TimeoutAction = Literal["REJECT", "DELAY"]
@@ -106,6 +108,7 @@ class ModelConfig:
     outputs: tuple[TensorSpec, ...] = ()
     version_policy: VersionPolicy = field(default_factory=VersionPolicy)
     dynamic_batching: DynamicBatching | None = None
+    sequence_batching: SequenceBatching | None = None
     instance_groups: tuple[InstanceGroup, ...] = (InstanceGroup(),)
     parameters: dict[str, str] = field(default_factory=dict)
     default_model_filename: str = DEFAULT_MODEL_FILENAME

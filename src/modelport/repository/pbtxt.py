@@ -25,6 +25,7 @@ from modelport.repository.config import (
     TensorSpec,
     VersionPolicy,
 )
+from modelport.repository.sequence import sequence_batching
 
 Message = model_config_pb2.ModelConfig
 
@@ -130,6 +131,7 @@ def to_view(msg: Any) -> ModelConfig:
         outputs=outputs,
         version_policy=version_policy(msg),
         dynamic_batching=_dynamic_batching(msg),
+        sequence_batching=sequence_batching(msg),
         instance_groups=groups,
         parameters={k: v.string_value for k, v in msg.parameters.items()},
         default_model_filename=msg.default_model_filename or DEFAULT_MODEL_FILENAME,

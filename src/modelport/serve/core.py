@@ -25,6 +25,7 @@ from modelport.serve.classification import classify
 from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
 from modelport.serve.model import ModelVersion
+from modelport.serve.sequences.params import sequence_params
 from modelport.serve.shm import Held, SharedMemory
 from modelport.serve.shm import read as shm_read
 from modelport.serve.shm import write as shm_write
@@ -51,6 +52,8 @@ EXTENSIONS = (
     "system_shared_memory",
     "trace",
     "logging",
+    "sequence",
+    "sequence(string_id)",
 )
 T_co = TypeVar("T_co", covariant=True)
 T = TypeVar("T")
@@ -133,7 +136,8 @@ class InferenceCore:
                    trace: RequestTrace | None) -> InferResponse:
         try:
             checked = check(mv.config, request)
-            arrays = await mv.scheduler.submit(checked, _timeout_us(request.parameters), trace)
+            arrays = await mv.scheduler.submit(checked, _timeout_us(request.parameters), trace,
+                                               sequence_params(request.parameters))
         except InferenceError as exc:
             mv.stats.record_failure(time.perf_counter_ns() - received, _reason(exc))
             raise

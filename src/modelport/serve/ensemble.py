@@ -28,6 +28,7 @@ from modelport.serve.validate import Checked, check, to_client_shape
 
 if TYPE_CHECKING:
     from modelport.serve.model import ModelVersion
+    from modelport.serve.sequences.params import SequenceParams
     from modelport.serve.tracing import RequestTrace
 
 Lookup = Callable[[str, int], "ModelVersion"]
@@ -154,8 +155,10 @@ class EnsembleScheduler:
         return None
 
     async def submit(self, checked: Checked, timeout_us: int = 0,
-                     trace: RequestTrace | None = None) -> list[np.ndarray]:
-        """Run the steps for one request; the outputs in ``checked.outputs`` order.
+                     trace: RequestTrace | None = None,
+                     sequence: SequenceParams | None = None) -> list[np.ndarray]:
+        """Run the steps for one request; the outputs in ``checked.outputs`` order. A
+        request of a sequence passes its sequence parameters to every step, as Triton does.
 
         Raises:
             InferenceError: a step failed; the message names the step.
@@ -164,7 +167,7 @@ class EnsembleScheduler:
         self._idle.clear()
         started = time.perf_counter_ns()
         try:
-            tensors = await self._run(dict(checked.feed), timeout_us)
+            tensors = await self._run(dict(checked.feed), timeout_us, sequence)
         finally:
             self.running -= 1
             if not self.running:
@@ -174,14 +177,14 @@ class EnsembleScheduler:
         return [tensors[name] for name in checked.outputs]
 
     async def _run(self, tensors: dict[str, np.ndarray], timeout_us: int,
-                   ) -> dict[str, np.ndarray]:
+                   sequence: SequenceParams | None) -> dict[str, np.ndarray]:
         pending = list(self.config.ensemble_steps)
         running: dict[asyncio.Task[dict[str, np.ndarray]], EnsembleStep] = {}
         try:
             while pending or running:
                 ready = [s for s in pending if all(t in tensors for _, t in s.input_map)]
                 for step in ready:
-                    task = asyncio.ensure_future(self._step(step, tensors, timeout_us))
+                    task = asyncio.ensure_future(self._step(step, tensors, timeout_us, sequence))
                     running[task] = step
                 pending = [s for s in pending if s not in ready]
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -197,7 +200,8 @@ class EnsembleScheduler:
         return tensors
 
     async def _step(self, step: EnsembleStep, tensors: dict[str, np.ndarray],
-                    timeout_us: int) -> dict[str, np.ndarray]:
+                    timeout_us: int, sequence: SequenceParams | None,
+                    ) -> dict[str, np.ndarray]:
         try:
             member = self.lookup(step.model_name, step.model_version)
         except InferenceError as exc:
@@ -212,7 +216,7 @@ class EnsembleScheduler:
         received = time.perf_counter_ns()
         try:
             checked = check(config, request)
-            arrays = await member.scheduler.submit(checked, timeout_us)
+            arrays = await member.scheduler.submit(checked, timeout_us, sequence=sequence)
         except InferenceError as exc:
             member.stats.record_failure(time.perf_counter_ns() - received, "OTHER")
             raise type(exc)(f"ensemble '{self.config.name}' step '{step.model_name}' failed: "

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -19,29 +19,13 @@ from modelport.runtime.base import Backend, Instance
 from modelport.serve.ensemble import EnsembleScheduler, Lookup, plan_steps
 from modelport.serve.memory import rss_bytes
 from modelport.serve.scheduler import Scheduler
+from modelport.serve.scheduling import RequestScheduler
+from modelport.serve.sequences.scheduler import SequenceScheduler
+from modelport.serve.sequences.warmup import sequence_initial_states, sequence_warmup
 from modelport.serve.stats import ModelStats
 from modelport.serve.warmup import warmup_feeds
 
-if TYPE_CHECKING:
-    from modelport.serve.tracing import RequestTrace
-    from modelport.serve.validate import Checked
-
 log = logging.getLogger("modelport.serve")
-
-
-class Dispatch(Protocol):
-    """What runs a version's requests: the batching scheduler, or an ensemble's steps."""
-
-    @property
-    def pending(self) -> int:
-        """Requests queued or running."""
-
-    async def submit(self, checked: Checked, timeout_us: int = 0,
-                     trace: RequestTrace | None = None) -> list[np.ndarray]:
-        """Run one request; its outputs in ``checked.outputs`` order."""
-
-    async def close(self, drain_timeout_s: float = 30.0) -> None:
-        """Let requests in flight finish, then free what runs them."""
 
 
 @dataclass
@@ -51,7 +35,7 @@ class ModelVersion:
     config: ModelConfig
     version: int
     fingerprint: tuple[Any, ...]
-    scheduler: Dispatch
+    scheduler: RequestScheduler
     stats: ModelStats
     labels: dict[str, list[str]] = field(default_factory=dict)  # output -> class labels
     load_seconds: float = 0.0
@@ -76,11 +60,16 @@ class ModelVersion:
         started = time.perf_counter()
         rss_before = rss_bytes()
         labels = await asyncio.to_thread(read_labels, config, path.parent)
+        initial = await asyncio.to_thread(sequence_initial_states, config, path.parent)
         instances, warmed = await asyncio.to_thread(_create_instances, config, path, settings,
                                                     backends)
         stats = ModelStats(config.name, str(version), histograms=histograms)
-        scheduler = Scheduler(config, instances, stats, proven=warmed,
-                              inline_below_us=settings.inline_below_us).start()
+        scheduler: RequestScheduler
+        if config.sequence_batching is not None:
+            scheduler = SequenceScheduler(config, instances, stats, initial, warmed).start()
+        else:
+            scheduler = Scheduler(config, instances, stats, proven=warmed,
+                                  inline_below_us=settings.inline_below_us).start()
         return cls(config=config, version=version, fingerprint=fingerprint,
                    scheduler=scheduler, stats=stats, labels=labels,
                    load_seconds=time.perf_counter() - started,
@@ -147,7 +136,7 @@ def _create_instances(config: ModelConfig, path: Path, settings: RuntimeSettings
             f"{config.name}/{path.name}/{config.default_model_filename} is missing")
     backend = get_backend(config.backend, backends)
     instances: list[Instance] = []
-    feeds = warmup_feeds(config, path.parent)
+    feeds = sequence_warmup(config, path.parent, warmup_feeds(config, path.parent))
     try:
         for index in range(config.instance_count):
             instances.append(_load_one(backend, model_file, config, index, settings))

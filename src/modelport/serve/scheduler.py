@@ -30,6 +30,7 @@ from modelport.repository.config import ModelConfig, QueuePolicy
 from modelport.runtime.base import Instance
 from modelport.serve.batch import Batch, Pending
 from modelport.serve.queue import RequestQueue
+from modelport.serve.sequences.params import SequenceParams
 from modelport.serve.stats import ModelStats
 from modelport.serve.tracing import RequestTrace
 from modelport.serve.validate import Checked
@@ -84,8 +85,10 @@ class Scheduler:
         return len(self.queue) + self.busy
 
     async def submit(self, checked: Checked, timeout_us: int = 0,
-                     trace: RequestTrace | None = None) -> list[np.ndarray]:
-        """Queue a request and wait for its outputs (in ``checked.outputs`` order).
+                     trace: RequestTrace | None = None,
+                     sequence: SequenceParams | None = None) -> list[np.ndarray]:
+        """Queue a request and wait for its outputs (in ``checked.outputs`` order). A model
+        without sequence batching ignores ``sequence``, as Triton does.
 
         Raises:
             QueueFull: the queue already holds max_queue_size requests.
