@@ -17,7 +17,7 @@ $(VENV)/.base: pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(VENV)/bin/python
-	$(PIP) -e '.[test,dev,bench,remote,peers,litert]'
+	$(PIP) -e '.[test,dev,bench,remote,peers,litert,deploy]'
 	touch $@ $(VENV)/.base
 
 serve: $(VENV)/.base
