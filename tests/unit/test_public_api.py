@@ -194,3 +194,18 @@ def test_missing_extra_message_names_the_pip_extra() -> None:
     assert str(exc) == ("onnxruntime-gpu is not installed (needed for CUDA execution): "
                         "pip install 'modelport[gpu]'")
     assert isinstance(exc, ImportError)
+
+
+def test_closed_stdout_is_not_a_traceback() -> None:
+    """`modelport ... | head` where head has gone: no traceback, SIGPIPE's exit status."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "modelport", "demo-repo", "--help"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader leaves before the first byte
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) in (0, 141), err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
