@@ -201,7 +201,7 @@ def test_closed_stdout_is_not_a_traceback() -> None:
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "modelport", "demo-repo", "--help"],
+    proc = subprocess.Popen([sys.executable, "-m", "modelport", "probe", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # the reader leaves before the first byte
