@@ -44,7 +44,20 @@ class QueuePolicy:
     max_queue_size: int = 0  # 0 means unbounded
     default_timeout_us: int = 0  # 0 means no timeout
     timeout_action: TimeoutAction = "REJECT"
+    # True unless a default_queue_policy block leaves allow_timeout_override false (Triton's
+    # default): without a block, modelport honours a request's "timeout" parameter.
     allow_timeout_override: bool = True
+
+    def timeout_for(self, requested_us: int) -> int:
+        """The queue timeout of a request that asked for ``requested_us`` (0: none).
+
+        As Triton: a request may shorten a default timeout when overriding is allowed, never
+        lengthen it; with no default, its own timeout applies (Triton ignores it then).
+        """
+        if requested_us and self.allow_timeout_override and (
+                not self.default_timeout_us or requested_us < self.default_timeout_us):
+            return requested_us
+        return self.default_timeout_us
 
 
 @dataclass(frozen=True)

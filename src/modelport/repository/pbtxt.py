@@ -218,7 +218,8 @@ def _dynamic_batching(msg: Any) -> DynamicBatching | None:
         max_queue_size=int(qp.max_queue_size),
         default_timeout_us=int(qp.default_timeout_microseconds),
         timeout_action="DELAY" if action == "DELAY" else "REJECT",
-        allow_timeout_override=True,
+        allow_timeout_override=(bool(qp.allow_timeout_override)
+                                if db.HasField("default_queue_policy") else True),
     )
     preferred = tuple(sorted(int(b) for b in db.preferred_batch_size))
     if msg.max_batch_size and any(b > msg.max_batch_size or b < 1 for b in preferred):

@@ -107,9 +107,7 @@ class Scheduler:
         pending = Pending(checked, self._loop.create_future(), trace)
         if self.busy or len(self.queue):
             self._contended_ns = pending.enqueued_ns
-        timeout_us = timeout_us if (timeout_us and self.policy.allow_timeout_override) else (
-            self.policy.default_timeout_us
-        )
+        timeout_us = self.policy.timeout_for(timeout_us)
         if timeout_us and self.policy.timeout_action == "REJECT":
             pending.timer = self._loop.call_later(timeout_us / 1e6, self._expire, pending)
         self.queue.push(pending)

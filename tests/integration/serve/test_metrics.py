@@ -23,7 +23,8 @@ from modelport.serve.host import read_cpu_times, read_memory
 SLOW = ('backend: "fake" max_batch_size: 8 '
         'input [{ name: "x" data_type: TYPE_FP32 dims: [ 2 ] }] '
         'output [{ name: "y" data_type: TYPE_FP32 dims: [ 2 ] }] '
-        'dynamic_batching { default_queue_policy { max_queue_size: 1 } } '
+        'dynamic_batching { default_queue_policy { max_queue_size: 1 '
+        '                                          allow_timeout_override: true } } '
         'parameters { key: "delay_ms" value { string_value: "400" } }')
 
 

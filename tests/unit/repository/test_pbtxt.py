@@ -91,7 +91,8 @@ def test_view_of_full_config_carries_every_field() -> None:
     assert view.dynamic_batching == DynamicBatching(
         preferred_batch_size=(2, 4),
         max_queue_delay_us=100,
-        queue=QueuePolicy(max_queue_size=5, default_timeout_us=7000, timeout_action="DELAY"),
+        queue=QueuePolicy(max_queue_size=5, default_timeout_us=7000, timeout_action="DELAY",
+                          allow_timeout_override=False),
     )
     assert view.instance_groups == (InstanceGroup(2, "KIND_GPU"), InstanceGroup(1, "KIND_CPU"))
     assert view.instance_count == 3
@@ -401,3 +402,25 @@ def test_invalid_dims_are_rejected(dims: str) -> None:
 def test_error_names_the_model() -> None:
     """Validation errors start with the model's name."""
     assert _view_error(_config(name='"resnet"', max_batch_size=-3)).startswith("model 'resnet'")
+
+
+@pytest.mark.parametrize(("policy", "requested", "expected"), [
+    ("", 5_000, 5_000),  # no queue policy block: the request's own timeout (modelport's rule)
+    ("default_queue_policy { default_timeout_microseconds: 100000 }", 5_000, 100_000),
+    ("default_queue_policy { default_timeout_microseconds: 100000 "
+     "allow_timeout_override: true }", 5_000, 5_000),
+    ("default_queue_policy { default_timeout_microseconds: 100000 "
+     "allow_timeout_override: true }", 500_000, 100_000),  # may shorten, never lengthen
+    ("default_queue_policy { default_timeout_microseconds: 100000 "
+     "allow_timeout_override: true }", 0, 100_000),
+])
+def test_request_timeout_follows_tritons_override_rule(policy: str, requested: int,
+                                                       expected: int) -> None:
+    """allow_timeout_override as Triton reads it: off by default in a queue policy block; a
+    request may only shorten the default."""
+    view = pbtxt.to_view(pbtxt.parse_text(
+        'name: "m" max_batch_size: 4 input [{ name: "x" data_type: TYPE_FP32 dims: [ 1 ] }] '
+        'output [{ name: "y" data_type: TYPE_FP32 dims: [ 1 ] }] '
+        f'dynamic_batching {{ {policy} }}'))
+    assert view.dynamic_batching is not None
+    assert view.dynamic_batching.queue.timeout_for(requested) == expected
