@@ -18,6 +18,7 @@
     │   │   ├── QueueFull                  the model's queue is at max_queue_size
     │   │   └── RequestTimedOut            the request waited longer than its timeout
     │   ├── PermissionDenied               403 / PERMISSION_DENIED (control-plane token)
+    │   │   └── ApiRestricted              403 / UNAVAILABLE (Triton's restricted API groups)
     │   ├── Unsupported                    501 / UNIMPLEMENTED
     │   └── BackendError                   500 / INTERNAL (the runtime failed)
     │       └── ComputeFailed              a kernel failed on the batch's values; when a
@@ -143,6 +144,13 @@ class PermissionDenied(InferenceError):
 
     http_status = 403
     grpc_code = "PERMISSION_DENIED"
+
+
+class ApiRestricted(PermissionDenied):
+    """A request to a restricted API group lacks its header (--http-restricted-api,
+    --grpc-restricted-protocol); Triton answers HTTP 403 and gRPC UNAVAILABLE."""
+
+    grpc_code = "UNAVAILABLE"
 
 
 class Unsupported(InferenceError):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-_HTTP = re.compile(r"HTTP\s+http://127\.0\.0\.1:(\d+)/v2")
+_HTTP = re.compile(r"HTTP\s+(https?)://127\.0\.0\.1:(\d+)/v2")
 _GRPC = re.compile(r"gRPC\s+127\.0\.0\.1:(\d+)")
 
 
@@ -19,8 +20,13 @@ class ServerProcess:
     """A ``python -m modelport serve`` subprocess; ``http_url`` / ``grpc_url`` once started."""
 
     def __init__(self, repository: Path | None, *args: str, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None,
+                 live_headers: dict[str, str] | None = None) -> None:
         self.log_path = log_path
+        # for the live check: an HTTPS front's client context, a restricted health group's header
+        self.ssl_context = ssl_context
+        self.live_headers = live_headers or {}
         command = [sys.executable, "-m", "modelport", "serve"]
         if repository is not None:
             command.append(str(repository))
@@ -52,11 +58,17 @@ class ServerProcess:
             text = self.log()
             http, grpc = _HTTP.search(text), _GRPC.search(text)
             if http and grpc and "(Ctrl+C to stop)" in text:
-                port = int(http.group(1))
+                scheme, port = http.group(1), int(http.group(2))
                 # live, not ready: with strict readiness a repository with a broken model
                 # serves the rest but never reports ready, and tests look at such servers too
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/live") as r:
-                    assert r.status == 200
+                url = f"{scheme}://127.0.0.1:{port}/v2/health/live"
+                request = urllib.request.Request(url, headers=self.live_headers)
+                try:
+                    with urllib.request.urlopen(request, context=self.ssl_context) as r:
+                        assert r.status == 200
+                except BaseException:
+                    self.stop()
+                    raise
                 return port, int(grpc.group(1))
             time.sleep(0.05)
         self.stop()

@@ -7,12 +7,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from modelport.serve.restrict import GROUPS as GROUP_NAMES
+
 EPILOG = """\
 examples:
   modelport serve                                  serve the built-in demo repository
   modelport serve ./models --http-port 9000        serve your own Triton-layout repository
   modelport serve ./models --model-control-mode explicit --load-model mlp
   modelport serve ./models --model-control-mode poll --repository-poll-secs 5
+  modelport serve ./models --grpc-use-ssl true --grpc-server-cert server.pem \
+      --grpc-server-key server.key --http-restricted-api model-repository:admin-key=SECRET
 
 A repository holds REPO/<model>/config.pbtxt (optional) and REPO/<model>/<version>/model.onnx.
 Clients: tritonclient.http against :8000, tritonclient.grpc against :8001.
@@ -31,6 +35,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--model-repository", type=Path, dest="model_repository_flag",
                    metavar="REPO", help="same as the positional REPO (Triton's flag)")
     _network_arguments(p.add_argument_group("network"))
+    _security_arguments(p.add_argument_group(
+        "security", "TLS (Triton's --grpc-* flags; modelport's HTTP front takes the same words "
+        "with --http-) and Triton's restricted API groups"))
     _model_arguments(p.add_argument_group("models"))
     _runtime_arguments(p.add_argument_group("runtime"))
     p.add_argument("--debug-endpoints", action="store_true",
@@ -67,6 +74,52 @@ def _network_arguments(net: Any) -> None:
                      "server's shared memory objects to read and write)")
     net.add_argument("--allow-metrics", type=_boolean, default=True, metavar="BOOL",
                      help="serve /metrics and keep latency histograms (default true)")
+
+
+def _security_arguments(sec: Any) -> None:
+    for front in ("http", "grpc"):
+        name = front.upper() if front == "http" else "gRPC"
+        sec.add_argument(f"--{front}-use-ssl", type=_boolean, default=False, metavar="BOOL",
+                         help=f"serve {name} over TLS with --{front}-server-cert and "
+                         f"--{front}-server-key (default false)")
+        sec.add_argument(f"--{front}-use-ssl-mutual", type=_boolean, default=False,
+                         metavar="BOOL", help="TLS that also requires a client certificate "
+                         f"signed by --{front}-root-cert (mutual TLS; implies --{front}-use-ssl)")
+        sec.add_argument(f"--{front}-server-cert", metavar="PEM",
+                         help="the server certificate (chain), PEM")
+        sec.add_argument(f"--{front}-server-key", metavar="PEM",
+                         help="the server's private key, unencrypted PEM")
+        sec.add_argument(f"--{front}-root-cert", metavar="PEM",
+                         help="certificate(s) that sign accepted client certificates, PEM")
+    sec.add_argument("--metrics-use-ssl", type=_boolean, default=False, metavar="BOOL",
+                     help="serve the metrics port over TLS with the HTTP front's certificate "
+                     "(and its mutual TLS setting); needs --http-use-ssl true")
+    groups = ", ".join(GROUP_NAMES)
+    sec.add_argument("--http-restricted-api", action="append", default=[],
+                     metavar="GROUPS:KEY=VALUE",
+                     help="answer the HTTP API groups only to requests with header KEY: VALUE, "
+                     f"others get 403 (Triton's flag, repeatable; groups: {groups})")
+    sec.add_argument("--grpc-restricted-protocol", action="append", default=[],
+                     metavar="GROUPS:KEY=VALUE",
+                     help="answer the gRPC groups only to calls with metadata "
+                     "triton-grpc-protocol-KEY: VALUE, others get UNAVAILABLE (Triton's flag, "
+                     "repeatable)")
+
+
+def _tls(args: argparse.Namespace) -> dict[str, Any]:
+    """http_tls, grpc_tls and metrics_tls from the TLS flags."""
+    from modelport.errors import ConfigError
+    from modelport.serve.tls import TlsSettings
+
+    settings = {f"{front}_tls": TlsSettings.from_flags(
+        f"--{front}", getattr(args, f"{front}_use_ssl"), getattr(args, f"{front}_use_ssl_mutual"),
+        getattr(args, f"{front}_server_cert"), getattr(args, f"{front}_server_key"),
+        getattr(args, f"{front}_root_cert")) for front in ("http", "grpc")}
+    if args.metrics_use_ssl and settings["http_tls"] is None:
+        raise ConfigError("--metrics-use-ssl serves the HTTP front's certificate: add "
+                          "--http-use-ssl true with --http-server-cert and --http-server-key")
+    settings["metrics_tls"] = settings["http_tls"] if args.metrics_use_ssl else None
+    return settings
 
 
 def _model_arguments(models: Any) -> None:
@@ -146,6 +199,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         strict_readiness=args.strict_readiness, server_id=args.server_id,
         allow_client_shm=args.allow_client_shm, inline_below_us=args.inline_below_us,
         trace_config=_pairs(args.trace_config),
+        http_restricted_api=args.http_restricted_api,
+        grpc_restricted_protocol=args.grpc_restricted_protocol, **_tls(args),
         shared_thread_pool=True,  # this process is the server's alone
     )
 

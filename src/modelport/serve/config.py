@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from modelport.environment import Environment, default_cache_dir
 from modelport.errors import ConfigError
+from modelport.serve.restrict import GRPC_KEY_PREFIX, Restrictions
+from modelport.serve.tls import TlsSettings
 
 ControlMode = Literal["none", "poll", "explicit"]
 CONTROL_MODES = ("none", "poll", "explicit")
@@ -53,6 +55,12 @@ class ServerConfig:
         allow_client_shm: let clients register system shared memory regions (Triton's
             --allow-client-shm, off by default).
         trace_config: initial trace settings, Triton's --trace-config keys (level, rate, count).
+        http_tls / grpc_tls / metrics_tls: serve that front over TLS with these PEM files
+            (mutual TLS when their ``mutual`` is set); None serves plaintext.
+        http_restricted_api / grpc_restricted_protocol: Triton's restricted API groups,
+            ``"<groups>:<header>=<value>"`` each (--http-restricted-api,
+            --grpc-restricted-protocol); gRPC headers take Triton's ``triton-grpc-protocol-``
+            prefix.
 
     ``ServerConfig.from_env()`` fills in what the environment says (see
     ``modelport.environment``); a ``ServerConfig()`` built directly reads no environment.
@@ -87,6 +95,11 @@ class ServerConfig:
     server_id: str = "modelport"
     allow_client_shm: bool = False
     trace_config: dict[str, str] = field(default_factory=dict)
+    http_tls: TlsSettings | None = None
+    grpc_tls: TlsSettings | None = None
+    metrics_tls: TlsSettings | None = None
+    http_restricted_api: list[str] = field(default_factory=list)
+    grpc_restricted_protocol: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls, **settings: Any) -> ServerConfig:
@@ -119,8 +132,28 @@ class ServerConfig:
             raise ConfigError("--max-request-size must be at least 1024 bytes")
         if self.inline_below_us < 0:
             raise ConfigError("inline_below_us must be >= 0")
+        _ = (self.http_restrictions, self.grpc_restrictions)  # a bad flag fails here, early
         if self.cache_dir is None:
             self.cache_dir = default_cache_dir()
+
+    @property
+    def http_restrictions(self) -> Restrictions:
+        """The HTTP front's restricted API groups.
+
+        Raises:
+            ConfigError: a malformed --http-restricted-api.
+        """
+        return Restrictions.parse(self.http_restricted_api, "--http-restricted-api")
+
+    @property
+    def grpc_restrictions(self) -> Restrictions:
+        """The gRPC front's restricted protocol groups (keys with Triton's prefix).
+
+        Raises:
+            ConfigError: a malformed --grpc-restricted-protocol.
+        """
+        return Restrictions.parse(self.grpc_restricted_protocol, "--grpc-restricted-protocol",
+                                  GRPC_KEY_PREFIX)
 
     @property
     def model_cache_dir(self) -> Path | None:

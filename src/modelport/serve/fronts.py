@@ -2,7 +2,8 @@
 stop (with a grace period for requests in flight).
 
 ``Server`` starts its fronts under one exit stack, so a front that fails to start unwinds the
-ones already listening, and shutdown mirrors start-up step by step.
+ones already listening, and shutdown mirrors start-up step by step. A front given
+``TlsSettings`` serves TLS only (serve/tls.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import socket
 from typing import Any, Protocol
 
 from modelport.errors import ConfigError
+from modelport.serve.tls import TlsSettings
 
 
 class Front(Protocol):
@@ -35,16 +37,23 @@ class HttpFront:
     """An ASGI app served by modelport's lean HTTP/1.1 server (serve/http/wire: one write per
     response) on a socket bound here."""
 
-    def __init__(self, name: str, app: Any, address: str, port: int) -> None:
+    def __init__(self, name: str, app: Any, address: str, port: int,
+                 tls: TlsSettings | None = None) -> None:
         self.name, self.app, self.address, self.port = name, app, address, port
+        self.tls = tls
         self._server: Any = None
 
     async def start(self) -> int:
-        """Bind and start accepting (it returns listening: nothing to poll)."""
+        """Bind and start accepting (it returns listening: nothing to poll).
+
+        Raises:
+            ConfigError: the address cannot be bound, or the TLS files cannot be used.
+        """
         from modelport.serve.http.wire import WireServer
 
+        context = self.tls.server_context() if self.tls is not None else None
         sock = bind(self.address, self.port)
-        server = WireServer(self.app)
+        server = WireServer(self.app, ssl=context)
         try:
             port = await server.start(sock)
         except BaseException:
@@ -61,24 +70,37 @@ class HttpFront:
 
 
 class GrpcFront:
-    """A grpc.aio server with the given generic handlers."""
+    """A grpc.aio server with the given generic handlers (and interceptors)."""
 
     name = "gRPC"
 
     def __init__(self, handlers: list[Any], address: str, port: int,
-                 options: list[tuple[str, Any]]) -> None:
+                 options: list[tuple[str, Any]], tls: TlsSettings | None = None,
+                 interceptors: list[Any] | None = None) -> None:
         self.handlers, self.address, self.port, self.options = handlers, address, port, options
+        self.tls = tls
+        self.interceptors = interceptors or []
         self._server: Any = None
 
     async def start(self) -> int:
-        """Bind and start; ``grpc.so_reuseport`` is off so a taken port is an error."""
+        """Bind and start; ``grpc.so_reuseport`` is off so a taken port is an error.
+
+        Raises:
+            ConfigError: the address cannot be bound, or the TLS files cannot be used.
+        """
         import grpc
 
-        server = grpc.aio.server(options=[*self.options, ("grpc.so_reuseport", 0)])
+        if self.tls is not None:
+            self.tls.check()  # grpc itself would only fail each handshake
+        server = grpc.aio.server(options=[*self.options, ("grpc.so_reuseport", 0)],
+                                 interceptors=self.interceptors or None)
         server.add_generic_rpc_handlers(self.handlers)
         address = f"{_host(self.address)}:{self.port}"
         try:
-            port = server.add_insecure_port(address)
+            if self.tls is not None:
+                port = server.add_secure_port(address, self.tls.grpc_credentials())
+            else:
+                port = server.add_insecure_port(address)
         except RuntimeError:  # grpcio >= 1.60 raises where older ones returned 0
             port = 0
         if port == 0:

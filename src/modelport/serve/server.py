@@ -27,6 +27,7 @@ from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
 from modelport.serve.poller import RepositoryPoller
 from modelport.serve.shm import SharedMemory
+from modelport.serve.tls import TlsSettings
 from modelport.serve.tracing import Tracing
 
 log = logging.getLogger("modelport.serve")
@@ -105,6 +106,7 @@ class Server:
         for driving the server in-process (``httpx.ASGITransport``) without a socket."""
         from modelport.serve.http.app import HttpApp
         from modelport.serve.http.endpoints import OipEndpoints, debug_routes
+        from modelport.serve.http.restricted import restrict_routes
         from modelport.serve.http.routing import Router
         from modelport.serve.http.settings_routes import settings_routes
         from modelport.serve.http.shm_routes import shm_routes
@@ -115,6 +117,9 @@ class Server:
                   *settings_routes(self.core), *self._metrics_routes()]
         if self.config.debug_endpoints:
             routes += debug_routes(self.core, self.control, MemoryDebugger())
+        restrictions = self.config.http_restrictions
+        if restrictions:
+            routes = restrict_routes(routes, restrictions)
         return HttpApp(Router(routes), self.config.max_request_bytes)
 
     def _metrics_routes(self) -> list[Any]:
@@ -130,6 +135,7 @@ class Server:
         return [Route("GET", "/metrics", render)] if self.config.allow_metrics else []
 
     def _fronts(self) -> list[Front]:
+        from modelport.serve.grpc.restricted import RestrictionInterceptor
         from modelport.serve.grpc.service import InferenceService, grpc_receive_limit
         from modelport.serve.http.app import HttpApp
         from modelport.serve.http.routing import Router
@@ -138,17 +144,21 @@ class Server:
         assert self.core is not None and self.control is not None
         fronts: list[Front] = []
         if cfg.http_port >= 0:
-            fronts.append(HttpFront("HTTP", self.http_app(), cfg.http_address, cfg.http_port))
+            fronts.append(HttpFront("HTTP", self.http_app(), cfg.http_address, cfg.http_port,
+                                    cfg.http_tls))
         if cfg.grpc_port >= 0:
             service = InferenceService(self.core, self.control, cfg.max_request_bytes)
             options = [("grpc.max_receive_message_length",
                         grpc_receive_limit(cfg.max_request_bytes)),
                        ("grpc.max_send_message_length", 2**31 - 1)]
+            restrictions = cfg.grpc_restrictions
+            interceptors = [RestrictionInterceptor(restrictions)] if restrictions else []
             fronts.append(GrpcFront(service.handlers(), cfg.grpc_address, cfg.grpc_port,
-                                    options))
+                                    options, cfg.grpc_tls, interceptors))
         if cfg.metrics_port >= 0 and cfg.allow_metrics:
             app = HttpApp(Router(self._metrics_routes()), 1024)
-            fronts.append(HttpFront("metrics", app, cfg.metrics_address, cfg.metrics_port))
+            fronts.append(HttpFront("metrics", app, cfg.metrics_address, cfg.metrics_port,
+                                    cfg.metrics_tls))
         return fronts
 
     async def _load_initial(self, repository: Repository) -> None:
@@ -198,14 +208,29 @@ class Server:
         log.info("repository: %s", self.repository_path)
         cfg = self.config
         if self.http_port is not None:
-            log.info("HTTP  http://%s:%d/v2", cfg.http_address, self.http_port)
+            log.info("HTTP  %s://%s:%d/v2%s", _scheme(cfg.http_tls), cfg.http_address,
+                     self.http_port, _tls_note(cfg.http_tls))
         if self.grpc_port is not None:
-            log.info("gRPC  %s:%d", cfg.grpc_address, self.grpc_port)
+            log.info("gRPC  %s:%d%s", cfg.grpc_address, self.grpc_port, _tls_note(cfg.grpc_tls))
         if self.metrics_port is not None:
-            log.info("metrics http://%s:%d/metrics", cfg.metrics_address, self.metrics_port)
+            log.info("metrics %s://%s:%d/metrics%s", _scheme(cfg.metrics_tls),
+                     cfg.metrics_address, self.metrics_port, _tls_note(cfg.metrics_tls))
+        for front, restrictions in (("HTTP", cfg.http_restrictions),
+                                    ("gRPC", cfg.grpc_restrictions)):
+            for group, restriction in restrictions.by_group.items():
+                log.info("%s %s: restricted to requests with header '%s'", front, group,
+                         restriction.header)
         if self.core.ready:
             log.info("ready (Ctrl+C to stop)")
         else:
             log.warning("serving, but NOT READY: no version of %s is serving (strict "
                         "readiness; --strict-readiness false reports ready anyway) "
                         "(Ctrl+C to stop)", ", ".join(self.manager.unready_models()))
+
+
+def _scheme(tls: TlsSettings | None) -> str:
+    return "http" if tls is None else "https"
+
+
+def _tls_note(tls: TlsSettings | None) -> str:
+    return "" if tls is None else f" ({tls.describe()})"

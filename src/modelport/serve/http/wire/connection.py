@@ -60,6 +60,7 @@ class HttpConnection(asyncio.Protocol):
         self._parser.set_dangerous_leniencies(lenient_data_after_close=True)
         self._client: tuple[str, int] | None = None
         self._server: tuple[str, int] | None = None
+        self._scheme = "http"
         self._url: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
@@ -85,6 +86,8 @@ class HttpConnection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client = address(transport.get_extra_info("peername"))
         self._server = address(transport.get_extra_info("sockname"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self._scheme = "https"
         self.registry.add(self)
         self._deadline.set(self.settings.idle_timeout_s)
 
@@ -225,7 +228,7 @@ class HttpConnection(asyncio.Protocol):
     def _exchange(self) -> Exchange:
         parser = self._parser
         head = read_head(parser.get_http_version(), parser.get_method(), b"".join(self._url),
-                         self._headers, self._client, self._server)
+                         self._headers, self._client, self._server, self._scheme)
         if parser.should_upgrade():
             self._ignoring = True  # answered as plain HTTP; what follows is another protocol
         exchange = Exchange(self, head.scope, keep_alive=parser.should_keep_alive() and not

@@ -34,7 +34,8 @@ class RequestHead:
 
 
 def read_head(version: str, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]],
-              client: tuple[str, int] | None, server: tuple[str, int] | None) -> RequestHead:
+              client: tuple[str, int] | None, server: tuple[str, int] | None,
+              scheme: str = "http") -> RequestHead:
     """The ASGI ``http`` scope and body framing of a parsed request head.
 
     Args:
@@ -44,6 +45,7 @@ def read_head(version: str, method: bytes, target: bytes, headers: list[tuple[by
         headers: the header pairs, names already lowercased.
         client: the peer's (host, port).
         server: our (host, port).
+        scheme: "https" on a TLS connection.
 
     Raises:
         BadRequest: 505 for versions other than 1.0 and 1.1, 400 for a malformed target.
@@ -57,7 +59,7 @@ def read_head(version: str, method: bytes, target: bytes, headers: list[tuple[by
         "asgi": _ASGI,
         "http_version": version,
         "method": method.decode("ascii"),
-        "scheme": "http",
+        "scheme": scheme,
         "path": unquote(path) if "%" in path else path,
         "raw_path": raw_path,
         "query_string": query,

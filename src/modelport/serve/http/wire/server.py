@@ -3,6 +3,7 @@
 Accepting is our own loop over ``sock_accept`` rather than ``loop.create_server``: stopping it
 is then one task cancellation, with no connection caught half-accepted (on Python 3.11 a
 connection accepted as an ``asyncio.Server`` closes fails inside asyncio and leaks its socket).
+With an ``ssl.SSLContext``, each accepted connection handshakes in its own task (wire/tls.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Iterator
 
 from modelport.serve.http.wire.connection import ASGIApp, HttpConnection
 from modelport.serve.http.wire.settings import WireSettings
+from modelport.serve.http.wire.tls import accept_tls
 
 log = logging.getLogger("modelport.http.wire")
 
@@ -24,15 +27,19 @@ class WireServer:
 
     ``port = await server.start(sock)`` serves on an already bound socket;
     ``await server.stop(grace_s)`` stops accepting, closes idle connections, lets requests in
-    flight finish for up to ``grace_s`` seconds, then drops what is left.
+    flight finish for up to ``grace_s`` seconds, then drops what is left. With ``ssl`` it
+    serves HTTPS only.
     """
 
-    def __init__(self, app: ASGIApp, settings: WireSettings | None = None) -> None:
+    def __init__(self, app: ASGIApp, settings: WireSettings | None = None,
+                 ssl: ssl.SSLContext | None = None) -> None:
         self.app = app
         self.settings = settings or WireSettings()
+        self.ssl = ssl
         self.connections = _Connections()
         self._sock: socket.socket | None = None
         self._acceptor: asyncio.Task[None] | None = None
+        self._handshakes: set[asyncio.Task[None]] = set()
 
     async def start(self, sock: socket.socket) -> int:
         """Listen on ``sock`` (bound, not yet listening); returns the bound port."""
@@ -55,6 +62,11 @@ class WireServer:
                 log.warning("accepting an HTTP connection failed: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
+            if self.ssl is not None:
+                task = loop.create_task(accept_tls(conn, protocol, self.ssl, self.settings))
+                self._handshakes.add(task)
+                task.add_done_callback(self._handshakes.discard)
+                continue
             try:
                 await loop.connect_accepted_socket(protocol, conn)
             except Exception as exc:  # one failed connection must not stop the acceptor
@@ -69,6 +81,10 @@ class WireServer:
         acceptor.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await acceptor
+        handshakes = list(self._handshakes)
+        for task in handshakes:
+            task.cancel()
+        await asyncio.gather(*handshakes, return_exceptions=True)
         if self._sock is not None:
             self._sock.close()
         self.connections.shutdown()

@@ -22,6 +22,8 @@ class WireSettings:
         max_body_chunks: non-empty chunks of one chunked request body; more is answered 400
             (Triton's bound, 65536: many tiny chunks cost far more than their bytes).
         backlog: the listen backlog.
+        handshake_timeout_s: with TLS, how long a new connection may take to start and finish
+            its handshake before it is closed.
     """
 
     idle_timeout_s: float = 30.0
@@ -31,3 +33,4 @@ class WireSettings:
     max_pipeline: int = 16
     max_body_chunks: int = 65536
     backlog: int = 2048
+    handshake_timeout_s: float = 10.0
