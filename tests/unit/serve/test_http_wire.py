@@ -760,7 +760,7 @@ def test_stop_drops_requests_past_grace(serve: Any, clients: Any) -> None:
     time.sleep(0.1)
     started = time.monotonic()
     server.stop(grace_s=0.3)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10  # far below the 30 s the request would take
     assert client.closed()
 
 
