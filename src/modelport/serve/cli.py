@@ -144,7 +144,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         drain_timeout_s=args.drain_timeout, log_level=args.log_level,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
         strict_readiness=args.strict_readiness, server_id=args.server_id,
-        allow_client_shm=args.allow_client_shm, inline_below_us=args.inline_below_us, trace_config=_pairs(args.trace_config),
+        allow_client_shm=args.allow_client_shm, inline_below_us=args.inline_below_us,
+        trace_config=_pairs(args.trace_config),
         shared_thread_pool=True,  # this process is the server's alone
     )
 
