@@ -30,7 +30,7 @@ SUPPORTED: dict[str, Any] = {
     "parameters": True,
     "model_warmup": True,
     "default_model_filename": True,
-    "model_transaction_policy": {},  # decoupled: false is the only mode served
+    "model_transaction_policy": {"decoupled": True},  # Python models; refused elsewhere
 }
 
 
