@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 BUILTIN = {
     "onnxruntime": "modelport.runtime.onnxruntime:OnnxRuntimeBackend",
     "fake": "modelport.runtime.fake:FakeBackend",
+    "python": "modelport.runtime.python.backend:PythonBackend",
 }
 # Backends that execute an ONNX file: their configs are completed from the graph, and a version
 # folder is loadable only when it holds the file. Others need a complete config, or a completer.
 ONNX_READERS = frozenset({"onnxruntime"})
 # Backends that complete a config their own way: "module:function" taking (message, model name,
 # version folder) and returning the message, filled in (Triton's Python models ask model.py).
-COMPLETERS: dict[str, str] = {}
+COMPLETERS = {"python": "modelport.runtime.python.autocomplete:complete"}
 # Backends whose BYTES inputs stay bytes as they came (ONNX strings are text: decoded once).
-RAW_BYTES: frozenset[str] = frozenset()
+RAW_BYTES = frozenset({"python"})
 
 
 @dataclass(frozen=True)

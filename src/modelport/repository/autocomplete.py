@@ -116,7 +116,8 @@ def complete(msg: Any, model_name: str, model_path: Path,
             or (completer is not None and msg.platform)):
         raise ModelConfigError(
             f"model '{model_name}': platform '{msg.platform}' / backend '{msg.backend}' is not "
-            "supported; modelport serves ONNX models (platform: \"onnxruntime_onnx\")"
+            "supported; modelport serves ONNX models (platform: \"onnxruntime_onnx\") and "
+            "Python models (backend: \"python\", no platform)"
         )
     if not msg.HasField("version_policy"):
         msg.version_policy.latest.num_versions = 1
