@@ -35,11 +35,11 @@ import os, site, sys
 if sys.path and sys.path[0] == "":
     del sys.path[0]
 before = list(sys.path)
-for folder in filter(None, os.environ.pop("MODELPORT_STUB_SITE", "").split(os.pathsep)):
+for folder in filter(None, sys.argv[1].split(os.pathsep)):
     site.addsitedir(folder)
 sys.path[:] = [p for p in sys.path if p not in before] + before
 from modelport.runtime.python.stub import main
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(sys.argv[2:]))
 """
 _LOG_LEVELS = (logging.INFO, logging.WARNING, logging.ERROR, logging.DEBUG)
 
@@ -73,11 +73,13 @@ class StubProcess:
         to_stub = Region(create_fd(region_bytes, f"modelport-{label}-in"), region_bytes)
         from_stub = Region(create_fd(region_bytes, f"modelport-{label}-out"), region_bytes)
         ours, theirs = socket.socketpair()
-        env = {**os.environ, "MODELPORT_STUB_SITE": os.pathsep.join(site_dirs)}
+        # unbuffered: what model.py prints reaches the server's output at once, even when
+        # the stub then crashes
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         fds = (theirs.fileno(), to_stub.fd, to_stub.size, from_stub.fd, from_stub.size)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", BOOT, *(str(n) for n in fds)],
+                [sys.executable, "-c", BOOT, os.pathsep.join(site_dirs), *(str(n) for n in fds)],
                 pass_fds=(theirs.fileno(), to_stub.fd, from_stub.fd), env=env,
                 stdin=subprocess.DEVNULL)
         except OSError:
