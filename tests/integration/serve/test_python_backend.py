@@ -284,6 +284,27 @@ def test_decoupled_final_flag_on_request(server: ServerProcess) -> None:
     assert empty == [("e", {"triton_final_response": True})]
 
 
+def test_decoupled_failure_reaches_the_stream(server: ServerProcess) -> None:
+    """A decoupled model whose execute() raises answers the stream with Triton's message, and
+    the stream goes on serving the next request."""
+    received: queue.Queue[Any] = queue.Queue()
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    client.start_stream(callback=lambda result, error: received.put((result, error)))
+    try:
+        for values, delays in (([1, 2], [1]), ([3], [1])):
+            client.async_stream_infer("repeat_int32", _inputs(
+                grpcclient, IN=np.array(values, np.int32), DELAY=np.array(delays, np.uint32),
+                WAIT=np.array([0], np.uint32)))
+        first, second = received.get(timeout=30), received.get(timeout=30)
+    finally:
+        client.stop_stream()
+        client.close()
+    assert first[0] is None
+    assert ("Failed to process the request(s) for model 'repeat_int32', message: "
+            "TritonModelException: IN and DELAY shapes differ") in str(first[1])
+    assert second[1] is None and second[0].as_numpy("OUT").tolist() == [3]
+
+
 @pytest.mark.parametrize("module", [httpclient, grpcclient], ids=["http", "grpc"])
 def test_decoupled_model_refuses_unary_requests(server: ServerProcess, module: Any) -> None:
     """A decoupled model asked for one response answers Triton's refusal."""

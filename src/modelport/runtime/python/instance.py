@@ -30,7 +30,7 @@ from modelport.errors import (
 from modelport.runtime.base import LocalRequest, Outcome, Request, ResponseSink
 from modelport.runtime.python.backend import StubSpec
 from modelport.runtime.python.process import StubFailed, StubGone, StubProcess, StubTimedOut
-from modelport.runtime.python.wire import WireTensor
+from modelport.runtime.python.wire import Block, WireTensor
 
 log = logging.getLogger("modelport.python")
 
@@ -107,7 +107,7 @@ class PythonInstance:
                           stub.channel.pack(request.inputs.items()), list(request.outputs),
                           *_sequence(request.parameters)))
         try:
-            outcomes, freed = stub.call("execute", batch, self.spec.execute_timeout_s)
+            outcomes, freed = self._execute(stub, keys, batch)
         except StubTimedOut:
             stub.kill()
             stub.stop(1.0, finalize=False)  # gone for good before the next request comes
@@ -123,6 +123,18 @@ class PythonInstance:
         stub.channel.release(freed)
         return [self._outcome(stub, key, request, outcome)
                 for key, request, outcome in zip(keys, requests, outcomes, strict=True)]
+
+    def _execute(self, stub: StubProcess, keys: list[int], batch: list[tuple[Any, ...]],
+                 ) -> tuple[list[tuple[Any, ...]], list[Block]]:
+        try:
+            result: tuple[list[tuple[Any, ...]], list[Block]] = stub.call(
+                "execute", batch, self.spec.execute_timeout_s)
+            return result
+        except BaseException:
+            with self._lock:  # the batch failed as a whole: its streams end with its error
+                for key in keys:
+                    self._sinks.pop(key, None)
+            raise
 
     def close(self) -> None:
         """Call the model's ``finalize`` and end the stub."""
