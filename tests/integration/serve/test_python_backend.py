@@ -58,6 +58,27 @@ class TritonPythonModel:
                 "INFO", np.array([json.dumps(info).encode()], dtype=np.object_))]))
         return out
 """
+PIDS_CONFIG = """
+name: "pids"
+backend: "python"
+input [ { name: "X" data_type: TYPE_INT32 dims: [ 1 ] } ]
+output [ { name: "PID" data_type: TYPE_INT64 dims: [ 1 ] } ]
+instance_group [ { count: 2 kind: KIND_CPU } ]
+"""
+PIDS_MODEL = """
+import os
+import time
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        time.sleep(0.3)
+        return [pb_utils.InferenceResponse([pb_utils.Tensor("PID", np.array([os.getpid()]))])
+                for _ in requests]
+"""
 BROKEN_CONFIG = """
 name: "broken"
 backend: "python"
@@ -102,6 +123,7 @@ def build_repository(repo: Path) -> None:
     pm.write_python_model(repo, "count", pm.COUNT_CONFIG, pm.COUNT_MODEL)
     pm.write_python_model(repo, "introspect", INTROSPECT_CONFIG, INTROSPECT_MODEL)
     pm.write_python_model(repo, "broken", BROKEN_CONFIG, BROKEN_MODEL)
+    pm.write_python_model(repo, "pids", PIDS_CONFIG, PIDS_MODEL)
     env_model = pm.write_python_model(repo, "with_env", pm.ENV_CONFIG, pm.ENV_MODEL)
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     package = env_model / "env" / "lib" / version / "site-packages" / "mp_tiny_dependency"
@@ -191,6 +213,20 @@ def test_execute_receives_requests_separately(server: ServerProcess) -> None:
     for rows, counts in answers:
         assert counts.shape == (rows, 1)
     assert max(int(counts[0, 0]) for _, counts in answers) > 1
+
+
+def test_each_instance_is_a_process_of_its_own(server: ServerProcess) -> None:
+    """instance_group count 2: two stub processes, neither of them the server, both busy at
+    once."""
+    def pid(_: int) -> int:
+        client = httpclient.InferenceServerClient(server.http_url)
+        result = client.infer("pids", _inputs(httpclient, X=np.array([0], np.int32)))
+        return int(result.as_numpy("PID")[0])
+
+    with ThreadPoolExecutor(4) as pool:
+        pids = set(pool.map(pid, range(4)))
+    assert len(pids) == 2 and server.proc.pid not in pids
+    assert pids <= set(_children(server.proc.pid))
 
 
 def test_crash_restarts_the_instance(server: ServerProcess) -> None:
