@@ -16,10 +16,16 @@ from dataclasses import dataclass, field
 BUILTIN = {
     "onnxruntime": "modelport.runtime.onnxruntime:OnnxRuntimeBackend",
     "fake": "modelport.runtime.fake:FakeBackend",
+    "python": "modelport.runtime.python.backend:PythonBackend",
 }
 # Backends that execute an ONNX file: their configs are completed from the graph, and a version
-# folder is loadable only when it holds the file. Others need a complete config.
+# folder is loadable only when it holds the file. Others need a complete config, or a completer.
 ONNX_READERS = frozenset({"onnxruntime"})
+# Backends that complete a config their own way: "module:function" taking (message, model name,
+# version folder) and returning the message, filled in (Triton's Python models ask model.py).
+COMPLETERS = {"python": "modelport.runtime.python.autocomplete:complete"}
+# Backends whose BYTES inputs stay bytes as they came (ONNX strings are text: decoded once).
+RAW_BYTES = frozenset({"python"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,11 @@ class BackendCatalog:
     def reads_onnx(name: str) -> bool:
         """Whether backend ``name`` executes an ONNX file."""
         return name in ONNX_READERS
+
+    @staticmethod
+    def completer(name: str) -> str | None:
+        """The import string of backend ``name``'s config completer, if it has one."""
+        return COMPLETERS.get(name)
 
     def names(self) -> list[str]:
         """Every known backend name."""

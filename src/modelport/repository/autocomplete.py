@@ -8,6 +8,8 @@ the config does list are checked against the graph.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -90,7 +92,8 @@ def complete(msg: Any, model_name: str, model_path: Path,
     Args:
         msg: ModelConfig message from config.pbtxt (possibly empty); modified in place.
         model_name: the folder name, which the config's ``name`` must match.
-        model_path: the ONNX file of one version.
+        model_path: the ONNX file of one version (a backend with its own completer, such as
+            Python models, gets the version folder: ``model_path.parent``).
         backends: the backends the server knows (which exist, which read ONNX files).
 
     Returns:
@@ -110,10 +113,13 @@ def complete(msg: Any, model_name: str, model_path: Path,
         msg.platform = "onnxruntime_onnx"
     if not msg.backend and msg.platform == "onnxruntime_onnx":
         msg.backend = "onnxruntime"
-    if not backends.is_known(msg.backend) or msg.platform not in ("", "onnxruntime_onnx"):
+    completer = backends.completer(msg.backend)
+    if (not backends.is_known(msg.backend) or msg.platform not in ("", "onnxruntime_onnx")
+            or (completer is not None and msg.platform)):
         raise ModelConfigError(
             f"model '{model_name}': platform '{msg.platform}' / backend '{msg.backend}' is not "
-            "supported; modelport serves ONNX models (platform: \"onnxruntime_onnx\")"
+            "supported; modelport serves ONNX models (platform: \"onnxruntime_onnx\") and "
+            "Python models (backend: \"python\", no platform)"
         )
     if not msg.HasField("version_policy"):
         msg.version_policy.latest.num_versions = 1
@@ -125,6 +131,8 @@ def complete(msg: Any, model_name: str, model_path: Path,
         msg.model_transaction_policy.decoupled = False
         msg.model_transaction_policy.SetInParent()
     sequence.normalize(msg)
+    if completer is not None:
+        return _import(completer)(msg, model_name, model_path.parent)
     if not backends.reads_onnx(msg.backend):
         return msg
     if not msg.default_model_filename:
@@ -227,3 +235,10 @@ def _check(model: str, entry: Any, found: GraphTensor, batching: bool, kind: str
             f"model '{model}': {kind} '{entry.name}' {what} {dims} do not match the ONNX graph "
             f"dims {list(graph_dims)}" + (" (batch dimension removed)" if batching else "")
         )
+
+
+def _import(target: str) -> Callable[[Any, str, Path], Any]:
+    """The function an import string ("module:function") names."""
+    module, _, attr = target.partition(":")
+    function: Callable[[Any, str, Path], Any] = getattr(importlib.import_module(module), attr)
+    return function

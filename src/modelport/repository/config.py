@@ -126,6 +126,8 @@ class ModelConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     default_model_filename: str = DEFAULT_MODEL_FILENAME
     warmup: tuple[dict[str, Any], ...] = ()
+    # Triton's model_transaction_policy.decoupled: any number of responses per request.
+    decoupled: bool = False
     # max_batch_size was not in config.pbtxt: auto-completion chose it from the graph.
     max_batch_size_completed: bool = False
     ensemble_steps: tuple[EnsembleStep, ...] = ()  # platform "ensemble": its steps

@@ -40,7 +40,7 @@ SUPPORTED: dict[str, Any] = {
     "default_model_filename": True,
     "ensemble_scheduling": {"step": {"model_name": True, "model_version": True,
                                      "input_map": True, "output_map": True}},
-    "model_transaction_policy": {},  # decoupled: false is the only mode served
+    "model_transaction_policy": {"decoupled": True},  # Python models; refused elsewhere
 }
 
 

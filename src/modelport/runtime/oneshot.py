@@ -150,7 +150,7 @@ def run_once(
     in-process through the server's model manager, which loads its steps' models too.
     """
     if config.is_ensemble:
-        from modelport.serve.local import run_in_manager
+        from modelport.serve.standalone import run_in_manager
 
         outputs, loaded_s, timings = run_in_manager(model_file.parents[2], config.name, feed,
                                                     repeat)

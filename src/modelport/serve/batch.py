@@ -16,6 +16,7 @@ from modelport.errors import BackendError
 
 if TYPE_CHECKING:
     from modelport.repository.config import ModelConfig
+    from modelport.runtime.base import ResponseSink
     from modelport.serve.tracing import RequestTrace
     from modelport.serve.validate import Checked
 
@@ -23,11 +24,12 @@ if TYPE_CHECKING:
 class Pending:
     """One queued request and the future its caller awaits."""
 
-    __slots__ = ("checked", "enqueued_ns", "future", "timer", "trace", "wall_ns")
+    __slots__ = ("checked", "enqueued_ns", "future", "sink", "timer", "trace", "wall_ns")
 
     def __init__(self, checked: Checked, future: asyncio.Future[list[np.ndarray]],
-                 trace: RequestTrace | None) -> None:
+                 trace: RequestTrace | None, sink: ResponseSink | None = None) -> None:
         self.checked = checked
+        self.sink = sink  # a decoupled model's responses go there
         self.future = future
         self.enqueued_ns = time.perf_counter_ns()
         self.timer: asyncio.TimerHandle | None = None

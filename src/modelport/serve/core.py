@@ -12,19 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from modelport import __version__
 from modelport.datatypes import by_name
-from modelport.errors import BackendError, InferenceError, InvalidInput, QueueFull, RequestTimedOut
+from modelport.errors import (
+    BackendError,
+    InferenceError,
+    InvalidInput,
+    QueueFull,
+    RequestTimedOut,
+    Unsupported,
+)
 from modelport.repository.config import ModelConfig
 from modelport.serve.classification import classify
 from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
 from modelport.serve.model import ModelVersion
+from modelport.serve.responses import ResponseStream
 from modelport.serve.sequences.params import sequence_params
 from modelport.serve.shm import Held, SharedMemory
 from modelport.serve.shm import read as shm_read
@@ -55,6 +63,11 @@ EXTENSIONS = (
     "sequence",
     "sequence(string_id)",
 )
+# Triton's words for a decoupled model asked for one response (use gRPC streaming).
+DECOUPLED_REFUSAL = {
+    "http": "HTTP end point doesn't support models with decoupled transaction policy",
+    "grpc": "ModelInfer RPC doesn't support models with decoupled transaction policy",
+}
 T_co = TypeVar("T_co", covariant=True)
 T = TypeVar("T")
 
@@ -117,6 +130,9 @@ class InferenceCore:
         held = Held(self.shm)
         try:
             mv = self.manager.get(call.model, call.version)
+            if mv.config.decoupled:
+                raise Unsupported(DECOUPLED_REFUSAL.get(call.protocol, f"model '{mv.name}' is "
+                                                        "decoupled: it answers only streams"))
             request = _traced(trace, "decode", call.decode, mv.config)
             _attach_shm(held, request, mv.name)
             response = await self._run(mv, request, received, trace)
@@ -147,6 +163,43 @@ class InferenceCore:
         mv.stats.record_success(time.perf_counter_ns() - received)
         return InferResponse(mv.name, str(mv.version), request.id,
                              _outputs(mv, request, checked.outputs, arrays))
+
+    async def stream(self, call: InferCall[T]) -> AsyncIterator[T]:
+        """Every response to one request as it comes: one for most models, any number for a
+        decoupled model (the last has ``final`` set). Decoupled requests are not traced.
+
+        Raises:
+            InferenceError: the request failed, or the model answered with an error.
+        """
+        mv = self.manager.get(call.model, call.version)
+        if not mv.config.decoupled:
+            yield await self.infer(call)
+            return
+        received = time.perf_counter_ns()
+        held = Held(self.shm)
+        task: asyncio.Future[list[np.ndarray]] | None = None
+        try:
+            request = call.decode(mv.config)
+            _attach_shm(held, request, mv.name)
+            checked = check(mv.config, request)
+            responses = ResponseStream(asyncio.get_running_loop())
+            task = asyncio.ensure_future(mv.scheduler.submit(
+                checked, _timeout_us(request.parameters), None, sink=responses))
+            task.add_done_callback(responses.end_on_error)
+            async for outputs, final in responses:
+                names = tuple(n for n in checked.outputs if n in outputs)
+                response = InferResponse(mv.name, str(mv.version), request.id, _outputs(
+                    mv, request, names, [outputs[n] for n in names]), final)
+                _deliver_shm(held, response)
+                yield call.encode(response, request)
+        except InferenceError as exc:
+            mv.stats.record_failure(time.perf_counter_ns() - received, _reason(exc))
+            raise
+        finally:
+            held.release()
+            if task is not None and not task.done():
+                task.cancel()
+        mv.stats.record_success(time.perf_counter_ns() - received)
 
     # --- everything else ------------------------------------------------------------------------
 

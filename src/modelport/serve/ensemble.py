@@ -27,6 +27,7 @@ from modelport.serve.types import InferRequest, InputTensor, RequestedOutput
 from modelport.serve.validate import Checked, check, to_client_shape
 
 if TYPE_CHECKING:
+    from modelport.runtime.base import ResponseSink
     from modelport.serve.model import ModelVersion
     from modelport.serve.sequences.params import SequenceParams
     from modelport.serve.tracing import RequestTrace
@@ -63,6 +64,10 @@ def plan_steps(config: ModelConfig, lookup: Lookup) -> None:
                                    "(unmapped, or the steps form a cycle)")
         for index, step in runnable:
             member = _member(name, step, lookup).config
+            if member.decoupled:
+                raise ModelConfigError(
+                    f"ensemble '{name}': step {index} ({step.model_name}) is a decoupled model; "
+                    "modelport's ensembles take one response per step")
             if member.max_batch_size < config.max_batch_size:
                 raise ModelConfigError(
                     f"ensemble '{name}' allows batches of {config.max_batch_size} but step "
@@ -156,7 +161,8 @@ class EnsembleScheduler:
 
     async def submit(self, checked: Checked, timeout_us: int = 0,
                      trace: RequestTrace | None = None,
-                     sequence: SequenceParams | None = None) -> list[np.ndarray]:
+                     sequence: SequenceParams | None = None,
+                     sink: ResponseSink | None = None) -> list[np.ndarray]:
         """Run the steps for one request; the outputs in ``checked.outputs`` order. A
         request of a sequence passes its sequence parameters to every step, as Triton does.
 

@@ -1,55 +1,87 @@
-"""Run a repository model in-process through the server's own model manager, no sockets.
+"""Requests from inside the server: a model calling other models (Triton's BLS).
 
-``modelport run`` uses it for ensembles: their steps are other repository models, each loaded,
-batched and run exactly as ``modelport serve`` would.
+A Python model's ``pb_utils.InferenceRequest(...).exec()`` reaches the server as a
+``LocalRequest`` from a runtime thread; ``LocalModels`` runs it on the server's event loop
+through ``InferenceCore.stream`` (the one pipeline: lookup, validation, queue, statistics) with
+an in-process ``InferCall`` that decodes from numpy arrays and encodes to them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from pathlib import Path
+from collections.abc import Mapping
 
-import numpy as np
-
-from modelport.repository.layout import Repository
-from modelport.runtime import RuntimeSettings
-from modelport.serve.manager import ModelManager
-from modelport.serve.types import InferRequest, InputTensor
-from modelport.serve.validate import check
+from modelport.datatypes import from_numpy
+from modelport.errors import InferenceError, InvalidInput, Unavailable
+from modelport.repository.config import ModelConfig
+from modelport.runtime.base import LocalRequest, Respond
+from modelport.serve.core import InferenceCore
+from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
 
 
-def run_in_manager(repository: Path, name: str, feed: dict[str, np.ndarray], repeat: int,
-                   ) -> tuple[dict[str, np.ndarray], float, list[float]]:
-    """Load ``name`` (and what it needs), run ``feed`` ``repeat`` times.
+class LocalInfer:
+    """One in-process inference for the core's pipeline (an ``InferCall``)."""
 
-    Returns:
-        The last outputs by name, the load time and each run's latency, in seconds.
+    protocol = "local"
 
-    Raises:
-        ModelportError: the model cannot load or the request does not fit it.
-    """
-    return asyncio.run(_run(repository, name, feed, max(repeat, 1)))
+    def __init__(self, request: LocalRequest) -> None:
+        self.request = request
+        self.model, self.version = request.model, request.version
+
+    def trace_carrier(self) -> Mapping[str, str]:
+        """No caller to continue a trace from."""
+        return {}
+
+    def decode(self, config: ModelConfig) -> InferRequest:
+        """The arrays as the core's request."""
+        r = self.request
+        inputs = [InputTensor(name, from_numpy(arr.dtype).name, list(arr.shape), arr)
+                  for name, arr in r.inputs.items()]
+        return InferRequest(r.model, r.version, r.request_id, dict(r.parameters), inputs,
+                            [RequestedOutput(name) for name in r.outputs])
+
+    def encode(self, response: InferResponse, request: InferRequest) -> InferResponse:
+        """The response itself: the caller reads its arrays."""
+        return response
 
 
-async def _run(repository: Path, name: str, feed: dict[str, np.ndarray], repeat: int,
-               ) -> tuple[dict[str, np.ndarray], float, list[float]]:
-    manager = ModelManager(Repository(repository), RuntimeSettings(), histograms=False)
-    started = time.perf_counter()
+class LocalModels:
+    """A ``ModelCaller`` over a running core; ``bind`` it once the core exists."""
+
+    def __init__(self) -> None:
+        self._core: InferenceCore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, core: InferenceCore, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve calls with ``core`` on ``loop``."""
+        self._core, self._loop = core, loop
+
+    def call(self, request: LocalRequest, respond: Respond) -> None:
+        """Start ``request`` on the server's loop (from any thread)."""
+        core, loop = self._core, self._loop
+        if core is None or loop is None or loop.is_closed():
+            respond(Unavailable("the server is not running: models cannot call other models"),
+                    True)
+            return
+        asyncio.run_coroutine_threadsafe(_run(core, request, respond), loop)
+
+
+async def _run(core: InferenceCore, request: LocalRequest, respond: Respond) -> None:
     try:
-        await manager.load(name)
-        load_s = time.perf_counter() - started
-        model = manager.get(name)
-        request = InferRequest(name, inputs=[
-            InputTensor(n, spec.datatype, list(feed[n].shape), feed[n])
-            for n, spec in ((s.name, s) for s in model.config.inputs) if n in feed])
-        checked = check(model.config, request)
-        latencies: list[float] = []
-        arrays: list[np.ndarray] = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            arrays = await model.scheduler.submit(checked)
-            latencies.append(time.perf_counter() - t0)
-        return dict(zip(checked.outputs, arrays, strict=True)), load_s, latencies
-    finally:
-        await manager.shutdown()
+        if not request.decoupled and _is_decoupled(core, request):
+            raise InvalidInput(f"model '{request.model}' is decoupled: call exec(decoupled=True) "
+                               "to read its responses")
+        async for response in core.stream(LocalInfer(request)):
+            respond({o.name: o.data for o in response.outputs}, response.final)
+    except InferenceError as exc:
+        respond(exc, True)
+    except Exception as exc:  # never leave the caller waiting
+        respond(InferenceError(f"{type(exc).__name__}: {exc}"), True)
+
+
+def _is_decoupled(core: InferenceCore, request: LocalRequest) -> bool:
+    try:
+        return core.manager.get(request.model, request.version).config.decoupled
+    except InferenceError:
+        return False  # the pipeline answers the lookup's error
+

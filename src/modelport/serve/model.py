@@ -141,6 +141,10 @@ def _create_instances(config: ModelConfig, path: Path, settings: RuntimeSettings
         for index in range(config.instance_count):
             instances.append(_load_one(backend, model_file, config, index, settings))
             _warm_up(instances[-1], config, feeds)
+        if config.decoupled and not hasattr(instances[0], "run_requests"):
+            raise ModelLoadError(f"model '{config.name}': backend '{config.backend}' cannot serve "
+                                 "the decoupled transaction policy (model_transaction_policy "
+                                 "{ decoupled: true }); only Python models can")
     except BaseException:
         for inst in instances:
             inst.close()

@@ -14,20 +14,21 @@ import asyncio
 import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from modelport.errors import (
     BackendError,
     ComputeFailed,
+    InferenceError,
     InvalidInput,
     QueueFull,
     RequestTimedOut,
     Unavailable,
 )
 from modelport.repository.config import ModelConfig, QueuePolicy
-from modelport.runtime.base import Instance
+from modelport.runtime.base import Instance, Request, RequestsInstance, ResponseSink
 from modelport.serve.batch import Batch, Pending
 from modelport.serve.queue import RequestQueue
 from modelport.serve.sequences.params import SequenceParams
@@ -51,6 +52,8 @@ class Scheduler:
         # kernel failure on one request's values be blamed on that request.
         self.proven = proven
         self.instances = instances
+        # Instances that take a batch's requests one by one get them unmerged (Python models).
+        self.separate = bool(instances) and all(hasattr(i, "run_requests") for i in instances)
         self.stats = stats
         self.inline_below_ns = inline_below_us * 1000
         db = config.dynamic_batching
@@ -86,9 +89,11 @@ class Scheduler:
 
     async def submit(self, checked: Checked, timeout_us: int = 0,
                      trace: RequestTrace | None = None,
-                     sequence: SequenceParams | None = None) -> list[np.ndarray]:
+                     sequence: SequenceParams | None = None,
+                     sink: ResponseSink | None = None) -> list[np.ndarray]:
         """Queue a request and wait for its outputs (in ``checked.outputs`` order). A model
-        without sequence batching ignores ``sequence``, as Triton does.
+        without sequence batching ignores ``sequence``, as Triton does; a decoupled model's
+        request gives [] once executed and answers through ``sink``.
 
         Raises:
             QueueFull: the queue already holds max_queue_size requests.
@@ -104,7 +109,7 @@ class Scheduler:
                 f"exceeds maximum queue size: model '{self.config.name}' already has {limit} "
                 "requests queued; retry later or raise max_queue_size"
             )
-        pending = Pending(checked, self._loop.create_future(), trace)
+        pending = Pending(checked, self._loop.create_future(), trace, sink)
         if self.busy or len(self.queue):
             self._contended_ns = pending.enqueued_ns
         timeout_us = self.policy.timeout_for(timeout_us)
@@ -178,8 +183,12 @@ class Scheduler:
             self.stats.record_queue(start - p.enqueued_ns)
         span = self._trace_batch(members)
         try:
-            await self._run_isolating(instance, executor, Batch(members, self.config,
-                                                                bool(self.max_batch)), start)
+            if self.separate:
+                await self._run_requests(cast(RequestsInstance, instance), executor, members,
+                                         start)
+            else:
+                await self._run_isolating(instance, executor, Batch(members, self.config,
+                                                                    bool(self.max_batch)), start)
         except asyncio.CancelledError:  # close() gave up waiting: answer, never leave hanging
             Batch(members, self.config, False).fail(
                 Unavailable(f"model '{self.config.name}' was unloaded while the request ran"))
@@ -214,6 +223,32 @@ class Scheduler:
         done = time.perf_counter_ns()
         self.stats.record_execution(batch.size, len(batch), ready - start, done - ready,
                                     time.perf_counter_ns() - done)
+
+    async def _run_requests(self, instance: RequestsInstance, executor: ThreadPoolExecutor,
+                            members: list[Pending], start: int) -> None:
+        """Hand the members to the instance as separate requests; each gets its own outcome."""
+        requests = [Request(p.checked.feed, p.checked.outputs, p.checked.request_id,
+                            p.checked.parameters, p.sink) for p in members]
+        ready = time.perf_counter_ns()
+        try:
+            outcomes = await self._loop.run_in_executor(executor, instance.run_requests,
+                                                        requests)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            Batch(members, self.config, False).fail(self._blame(exc))
+            return
+        done = time.perf_counter_ns()
+        for p, outcome in zip(members, outcomes, strict=True):
+            if p.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                p.future.set_exception(
+                    outcome if isinstance(outcome, InferenceError) else self._blame(outcome))
+            else:
+                p.future.set_result(outcome)
+        self.stats.record_execution(sum(p.size for p in members), len(members), ready - start,
+                                    done - ready, time.perf_counter_ns() - done)
 
     def _blame(self, exc: Exception) -> Exception:
         """The error for a request that failed alone: its own fault (400) when the runtime

@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from modelport.runtime.base import ResponseSink
 from modelport.serve.sequences.params import SequenceParams
 from modelport.serve.tracing import RequestTrace
 from modelport.serve.validate import Checked
@@ -22,8 +23,10 @@ class RequestScheduler(Protocol):
 
     async def submit(self, checked: Checked, timeout_us: int = 0,
                      trace: RequestTrace | None = None,
-                     sequence: SequenceParams | None = None) -> list[np.ndarray]:
-        """Queue a request and wait for its outputs (in ``checked.outputs`` order)."""
+                     sequence: SequenceParams | None = None,
+                     sink: ResponseSink | None = None) -> list[np.ndarray]:
+        """Queue a request and wait for its outputs (in ``checked.outputs`` order); a decoupled
+        model answers through ``sink`` instead (schedulers of other models ignore it)."""
         ...
 
     async def close(self, drain_timeout_s: float = 30.0) -> None:

@@ -23,6 +23,7 @@ from modelport.serve.config import ServerConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.fronts import Front, GrpcFront, HttpFront
+from modelport.serve.local import LocalModels
 from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
 from modelport.serve.poller import RepositoryPoller
@@ -70,10 +71,11 @@ class Server:
         cfg = self.config
         self.repository_path = cfg.repository_path()
         repository = Repository(self.repository_path)
+        models = LocalModels()  # how models call models (BLS), bound to the core below
         settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads,
                                    cache_dir=cfg.model_cache_dir,
                                    shared_thread_pool=cfg.shared_thread_pool,
-                                   inline_below_us=cfg.inline_below_us)
+                                   inline_below_us=cfg.inline_below_us, models=models)
         self.manager = manager = ModelManager(repository, settings,
                                               BackendCatalog(cfg.extra_backends),
                                               cfg.drain_timeout_s, cfg.allow_metrics)
@@ -83,6 +85,7 @@ class Server:
         logs = LogSettings()
         self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness, cfg.server_id,
                                          SharedMemory(cfg.allow_client_shm), logs)
+        models.bind(core, asyncio.get_running_loop())
         self.control = ModelControl(manager, cfg.model_control_mode, cfg.control_token)
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(logs.close)

@@ -88,9 +88,11 @@ class OutputTensor:
 
 @dataclass
 class InferResponse:
-    """What the core returns to a front for encoding."""
+    """What the core returns to a front for encoding; a decoupled model's request has several,
+    the last with ``final`` set (it may hold no outputs: the model only said it was done)."""
 
     model_name: str
     model_version: str
     id: str = ""
     outputs: list[OutputTensor] = field(default_factory=list)
+    final: bool = True

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from modelport.backends import RAW_BYTES
 from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig, TensorSpec
 from modelport.serve.types import InferRequest
@@ -19,6 +22,8 @@ class Checked:
     batch_size: int
     outputs: tuple[str, ...]
     signature: tuple[tuple[str, tuple[int, ...]], ...]  # requests batch only with equal ones
+    request_id: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=dict)  # for models that read them
 
 
 def check(config: ModelConfig, request: InferRequest) -> Checked:
@@ -31,7 +36,7 @@ def check(config: ModelConfig, request: InferRequest) -> Checked:
     outputs = _check_outputs(config, request)
     signature = tuple(sorted((n, tuple(a.shape[1:])) for n, a in feed.items()))
     batch_size = next(iter(batch_sizes.values()), 1)
-    return Checked(feed, batch_size, outputs, signature)
+    return Checked(feed, batch_size, outputs, signature, request.id, request.parameters)
 
 
 def _check_inputs(config: ModelConfig, request: InferRequest,
@@ -56,7 +61,11 @@ def _check_inputs(config: ModelConfig, request: InferRequest,
         _check_shape(config, spec, tensor.shape)
         if config.batching:
             batch_sizes[tensor.name] = tensor.shape[0]
-        data = _as_text(tensor.name, tensor.data) if spec.datatype == "BYTES" else tensor.data
+        data = tensor.data
+        if spec.datatype == "BYTES":
+            # An ensemble passes bytes on as they came: each step's model decides.
+            raw = config.backend in RAW_BYTES or config.is_ensemble
+            data = _as_bytes(data) if raw else _as_text(tensor.name, data)
         feed[tensor.name] = to_model_shape(config, spec, data)
     missing = [s.name for s in config.inputs if s.name not in feed and not s.optional]
     if missing:
@@ -122,6 +131,13 @@ def _as_text(name: str, data: np.ndarray) -> np.ndarray:
             f"BYTES input '{name}' holds an element that is not valid UTF-8 ({exc.reason} at "
             f"byte {exc.start}); ONNX string tensors carry text"
         ) from None
+    return np.array(flat, dtype=object).reshape(data.shape)
+
+
+def _as_bytes(data: np.ndarray) -> np.ndarray:
+    """Elements as bytes (JSON carries text: encoded as UTF-8), for models that take bytes."""
+    flat = [v if type(v) is bytes else (v.encode("utf-8") if isinstance(v, str) else bytes(v))
+            for v in data.ravel()]
     return np.array(flat, dtype=object).reshape(data.shape)
 
 

@@ -368,3 +368,76 @@ def test_member_unloaded_then_loaded_again(tmp_path: Path) -> None:
                                    rtol=1e-5, atol=1e-6)
     finally:
         proc.stop()
+
+
+PY_PREPROCESS = '''
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    """Raw bytes of 12 pixels per row -> the classifier's features, as numpy does it."""
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            raw = pb_utils.get_input_tensor_by_name(request, "RAW").as_numpy()
+            pixels = np.stack([np.frombuffer(row[0], dtype=np.uint8) for row in raw])
+            features = (pixels.astype(np.float32) - np.float32(127.5)) * np.float32(1 / 64.0)
+            responses.append(pb_utils.InferenceResponse(
+                [pb_utils.Tensor("FEATURES", features.astype(np.float32))]))
+        return responses
+'''
+
+
+def test_python_preprocessing_feeds_an_onnx_classifier(tmp_path: Path) -> None:
+    """The issue's pipeline: a Python model decodes raw bytes, the ONNX classifier scores
+    them, the ensemble answers with labelled classes; over HTTP and gRPC."""
+    root = build_repository(tmp_path / "models")
+    (root / "py_pre" / "1").mkdir(parents=True)
+    (root / "py_pre" / "1" / "model.py").write_text(PY_PREPROCESS)
+    (root / "py_pre" / "config.pbtxt").write_text("""
+backend: "python"
+max_batch_size: 8
+input [{ name: "RAW" data_type: TYPE_STRING dims: [ 1 ] }]
+output [{ name: "FEATURES" data_type: TYPE_FP32 dims: [ 12 ] }]
+dynamic_batching { }
+""")
+    (root / "bytes_pipeline" / "1").mkdir(parents=True)
+    (root / "bytes_pipeline" / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    (root / "bytes_pipeline" / "config.pbtxt").write_text("""
+platform: "ensemble"
+max_batch_size: 8
+input [{ name: "RAW" data_type: TYPE_STRING dims: [ 1 ] }]
+output [{ name: "SCORES" data_type: TYPE_FP32 dims: [ 4 ] label_filename: "labels.txt" }]
+ensemble_scheduling { step [
+  { model_name: "py_pre" model_version: -1
+    input_map { key: "RAW" value: "RAW" } output_map { key: "FEATURES" value: "f" } },
+  { model_name: "classifier" model_version: -1
+    input_map { key: "features" value: "f" } output_map { key: "probs" value: "SCORES" } }
+] }
+""")
+    proc = ServerProcess(root, "--model-control-mode", "explicit", "--load-model",
+                         "bytes_pipeline", log_path=tmp_path / "server.log")
+    try:
+        pixels = _pixels(3, seed=9)
+        raw = np.array([[row.tobytes()] for row in pixels], dtype=np.object_)
+        scores, _ = expected(pixels)
+        http = httpclient.InferenceServerClient(proc.http_url)
+        inp = httpclient.InferInput("RAW", [3, 1], "BYTES")
+        inp.set_data_from_numpy(raw)
+        top = httpclient.InferRequestedOutput("SCORES", class_count=2)
+        rows = http.infer("bytes_pipeline", [inp], outputs=[top]).as_numpy("SCORES")
+        want = np.argsort(-scores, axis=1)[:, :2]
+        for row, best in zip(rows, want, strict=True):
+            got = [cell.decode().split(":") for cell in row]
+            assert [int(g[1]) for g in got] == list(best)
+            assert [g[2] for g in got] == [LABELS[i] for i in best]
+        grpc = grpcclient.InferenceServerClient(proc.grpc_url)
+        ginp = grpcclient.InferInput("RAW", [3, 1], "BYTES")
+        ginp.set_data_from_numpy(raw)
+        got = grpc.infer("bytes_pipeline", [ginp]).as_numpy("SCORES")
+        np.testing.assert_allclose(got, scores, rtol=1e-5, atol=1e-6)
+        assert http.is_model_ready("py_pre") and http.is_model_ready("classifier")
+    finally:
+        proc.stop()

@@ -19,7 +19,7 @@ from modelport.errors import (
 from modelport.repository.config import ModelConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
-from modelport.serve.grpc import answers, codec
+from modelport.serve.grpc import answers, codec, streaming
 from modelport.serve.grpc.proto import HEALTH_SERVICE_NAME, SERVICE_NAME, health_pb2
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
 from modelport.serve.http.shm_routes import CUDA_REFUSAL
@@ -176,15 +176,10 @@ class InferenceService:
 
     async def model_stream_infer(self, requests: AsyncIterator[pb.ModelInferRequest | _TooLarge],
                                  context: Context) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Answer each streamed request in order; an error goes in error_message, not abort."""
-        async for request in requests:
-            try:
-                if isinstance(request, _TooLarge):
-                    raise request.error
-                response = await self.core.infer(GrpcInfer(request, context))
-                yield pb.ModelStreamInferResponse(infer_response=response)
-            except InferenceError as exc:
-                yield pb.ModelStreamInferResponse(error_message=str(exc))
+        """Answer each streamed request (decoupled models: any number of times, see
+        streaming.py); an error goes in error_message, not abort."""
+        async for response in streaming.responses(self.core, requests, context):
+            yield response
 
     async def model_config(self, request: pb.ModelConfigRequest,
                            context: Context) -> pb.ModelConfigResponse:

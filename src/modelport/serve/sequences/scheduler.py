@@ -27,7 +27,7 @@ from modelport.errors import (
 )
 from modelport.repository.config import ModelConfig
 from modelport.repository.sequence import SequenceBatching
-from modelport.runtime.base import Instance
+from modelport.runtime.base import Instance, ResponseSink
 from modelport.serve.sequences import assembly
 from modelport.serve.sequences.batch import SequenceBatch
 from modelport.serve.sequences.controls import check_corrid
@@ -78,7 +78,8 @@ class SequenceScheduler:
 
     async def submit(self, checked: Checked, timeout_us: int = 0,
                      trace: RequestTrace | None = None,
-                     sequence: SequenceParams | None = None) -> list[np.ndarray]:
+                     sequence: SequenceParams | None = None,
+                     sink: ResponseSink | None = None) -> list[np.ndarray]:
         """Queue a request of a sequence and wait for its outputs (``checked.outputs`` order).
 
         ``timeout_us`` bounds the wait of a sequence in the backlog (Triton's request timeout).
