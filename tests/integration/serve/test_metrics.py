@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,20 +185,29 @@ def test_cancelled_requests_are_counted(server) -> None:
     import tritonclient.grpc as grpcclient
 
     client = httpclient.InferenceServerClient(server.http_url)
+    url = f"http://{server.http_url}/metrics"
+    labels = {"model": "slow", "version": "1"}
+    before = scrape(url).get(("nv_inference_request_failure_total", tuple(sorted(
+        {**labels, "reason": "CANCELED"}.items()))), 0.0)
     running = threading.Thread(target=lambda: client.infer("slow", _x(7.0)))
     running.start()
-    time.sleep(0.1)
+    _until(lambda: value(scrape(url), "nv_inference_pending_request_count", **labels) == 1)
     grpc = grpcclient.InferenceServerClient(server.grpc_url)
     x = grpcclient.InferInput("x", [1, 2], "FP32")
     x.set_data_from_numpy(np.ones((1, 2), np.float32))
     call = grpc.async_infer("slow", [x], callback=lambda result, error: None)
-    time.sleep(0.1)
+    _until(lambda: value(scrape(url), "nv_inference_pending_request_count", **labels) == 2)
     call.cancel()  # the client gives up while the request waits in the queue
     running.join()
-    time.sleep(0.3)
-    m = scrape(f"http://{server.http_url}/metrics")
-    assert value(m, "nv_inference_request_failure_total", model="slow", version="1",
-                 reason="CANCELED") == 1
+    _until(lambda: value(scrape(url), "nv_inference_request_failure_total", reason="CANCELED",
+                         **labels) == before + 1)
+
+
+def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
 
 
 def test_triton_cpu_metrics_carry_real_values(server) -> None:
