@@ -145,9 +145,9 @@ def test_batching_counts_inferences_and_executions(server) -> None:
     base_count = value(before, "nv_inference_count_total", **labels)
 
     def client_thread(index: int) -> None:
-        client = httpclient.InferenceServerClient(server.http_url)
-        for i in range(3):
-            client.infer("add", _x(float(index * 3 + i), "add"))
+        with httpclient.InferenceServerClient(server.http_url) as client:
+            for i in range(3):
+                client.infer("add", _x(float(index * 3 + i), "add"))
 
     threads = [threading.Thread(target=client_thread, args=(i,)) for i in range(16)]
     for t in threads:
