@@ -128,6 +128,38 @@ def test_two_instances_run_batches_concurrently(server) -> None:
     assert both < 0.58, f"two executions took {both:.2f}s: serialized on one instance"
 
 
+def test_stream_requests_batch_together_and_answer_in_order(server) -> None:
+    """Requests sent on one gRPC stream run side by side (they batch, as Triton's stream does);
+    their answers come back in the order sent, a failing request's error in its place."""
+    import queue
+
+    proc, _ = server
+    stats = httpclient.InferenceServerClient(proc.http_url)
+    before = stats.get_inference_statistics("one")["model_stats"][0]["execution_count"]
+    answers: queue.Queue[tuple[object, object]] = queue.Queue()
+    client = grpcclient.InferenceServerClient(proc.grpc_url)
+    client.start_stream(callback=lambda result, error: answers.put((result, error)))
+    try:
+        for i in range(8):
+            shape = [1, 3] if i == 5 else [1, 2]  # request 5 has a wrong shape
+            x = grpcclient.InferInput("x", shape, "FP32")
+            x.set_data_from_numpy(np.full(shape, float(i), np.float32))
+            client.async_stream_infer("one", [x], request_id=str(i))
+        got = [answers.get(timeout=20) for _ in range(8)]
+    finally:
+        client.stop_stream()
+        client.close()
+    for i, (result, error) in enumerate(got):
+        if i == 5:
+            assert result is None and "shape" in str(error)
+            continue
+        assert error is None, error
+        assert result.get_response().id == str(i)
+        np.testing.assert_array_equal(result.as_numpy("y"), np.full((1, 2), float(i)))
+    executions = stats.get_inference_statistics("one")["model_stats"][0]["execution_count"]
+    assert executions - before < 7, "each streamed request ran alone: the stream is serialized"
+
+
 def test_single_instance_serializes_batches(server) -> None:
     """The control case: with one instance, two separate executions take two delays."""
     proc, _ = server
@@ -139,11 +171,13 @@ def test_single_instance_serializes_batches(server) -> None:
         client.infer("one", [x])
 
     client = httpclient.InferenceServerClient(proc.http_url)
+    before = client.get_inference_statistics("one")["model_stats"][0]["execution_count"]
     started = time.monotonic()
     one(0)
     one(1)
     assert time.monotonic() - started >= 0.6
-    assert client.get_inference_statistics("one")["model_stats"][0]["execution_count"] == 2
+    after = client.get_inference_statistics("one")["model_stats"][0]["execution_count"]
+    assert after - before == 2
 
 
 def test_full_queue_rejects_at_once_and_keeps_accepted_work(server) -> None:

@@ -1,8 +1,9 @@
 """ModelStreamInfer: the requests of one bidirectional stream and their responses.
 
-Requests to most models are answered in order, one response each, as before. A request to a
-decoupled model runs beside the ones that follow it and answers any number of times, as
-Triton's stream does; its responses interleave with the others'. With the request parameter
+Every request starts when it is read, so the requests of one stream run and batch side by side.
+Most models answer once per request, in the order the requests came (Triton's rule); a
+decoupled model answers any number of times, as its responses come, interleaved with the
+others'. Requests of one sequence run one after another. With the request parameter
 ``triton_enable_empty_final_response`` (tritonclient's ``enable_empty_final_response``), every
 response says whether it is the last (``triton_final_response``) and a decoupled model's "done"
 without outputs reaches the client as an empty response; without it, that one is not sent.
@@ -11,6 +12,8 @@ without outputs reaches the client as an empty response; without it, that one is
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -20,6 +23,8 @@ from modelport.serve.core import InferenceCore
 from modelport.serve.grpc import codec
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
 from modelport.serve.types import InferRequest, InferResponse
+
+log = logging.getLogger("modelport.serve")
 
 FINAL_FLAG = "triton_final_response"
 WANTS_FINAL = "triton_enable_empty_final_response"
@@ -56,31 +61,70 @@ class GrpcStreamInfer:
         return message
 
 
+#: Requests one stream may have in flight; past it the server stops reading the stream, so
+#: gRPC's flow control holds the client back instead of the server's memory growing.
+STREAM_WINDOW = 256
+
+
 async def responses(core: InferenceCore, requests: AsyncIterator[Any], context: Any,
                     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-    """The stream's responses; an error goes in ``error_message``, the stream goes on."""
+    """The stream's responses; an error goes in ``error_message``, the stream goes on.
+
+    Every request starts as soon as it is read, so requests of one stream batch together and
+    run side by side, as in Triton. A decoupled model's responses go out as they come; the
+    others' go out in the order their requests came (Triton's rule), each held until the ones
+    before it are out. Requests of one sequence (``sequence_id``) run one after another.
+    """
     out: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
     running: set[asyncio.Task[None]] = set()
+    window = asyncio.Semaphore(STREAM_WINDOW)
+    last_in_order: asyncio.Task[None] | None = None
+    last_of_sequence: dict[tuple[str, str], asyncio.Task[None]] = {}
 
-    async def answer(request: Any) -> None:
+    async def answer(request: Any, emit: Any) -> None:
         try:
             if not isinstance(request, pb.ModelInferRequest):
                 raise request.error  # refused before parsing (over --max-request-size)
             async for message in core.stream(GrpcStreamInfer(request, context)):
                 if message is not None:
-                    out.put_nowait(pb.ModelStreamInferResponse(infer_response=message))
+                    emit(pb.ModelStreamInferResponse(infer_response=message))
         except InferenceError as exc:
-            out.put_nowait(pb.ModelStreamInferResponse(error_message=str(exc)))
+            emit(pb.ModelStreamInferResponse(error_message=str(exc)))
+        except Exception:  # a bug of ours: this request fails, the stream goes on
+            log.exception("internal error in a streamed request")
+            emit(pb.ModelStreamInferResponse(error_message="internal error (see the server log)"))
+
+    async def run(request: Any, ordered: bool, before: asyncio.Task[None] | None,
+                  same_sequence: asyncio.Task[None] | None) -> None:
+        held: list[pb.ModelStreamInferResponse] = []
+        try:
+            if same_sequence is not None:
+                await asyncio.wait([same_sequence])
+            await answer(request, held.append if ordered else out.put_nowait)
+        finally:
+            if before is not None:
+                await asyncio.wait([before])
+            for message in held:
+                out.put_nowait(message)
+            window.release()
 
     async def read() -> None:
+        nonlocal last_in_order
         try:
             async for request in requests:
-                if _decoupled(core, request):
-                    task = asyncio.ensure_future(answer(request))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-                else:
-                    await answer(request)
+                await window.acquire()
+                ordered = not _decoupled(core, request)
+                key = _sequence(request)
+                task = asyncio.ensure_future(run(
+                    request, ordered, last_in_order if ordered else None,
+                    last_of_sequence.get(key) if key else None))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                if ordered:
+                    last_in_order = task
+                if key:
+                    last_of_sequence[key] = task
+                    task.add_done_callback(functools.partial(_forget, last_of_sequence, key))
             await asyncio.gather(*running)
         finally:
             out.put_nowait(None)
@@ -93,6 +137,26 @@ async def responses(core: InferenceCore, requests: AsyncIterator[Any], context: 
     finally:
         for task in (reader, *running):
             task.cancel()
+
+
+def _forget(last: dict[tuple[str, str], asyncio.Task[None]], key: tuple[str, str],
+            task: asyncio.Task[None]) -> None:
+    if last.get(key) is task:
+        del last[key]
+
+
+def _sequence(request: Any) -> tuple[str, str] | None:
+    """(model, sequence id) of a request that belongs to a sequence, else None."""
+    if not isinstance(request, pb.ModelInferRequest):
+        return None
+    param = request.parameters.get("sequence_id")
+    if param is None:
+        return None
+    which = param.WhichOneof("parameter_choice")
+    value = getattr(param, which) if which else None
+    if not value:
+        return None
+    return request.model_name, str(value)
 
 
 def _decoupled(core: InferenceCore, request: Any) -> bool:
