@@ -23,6 +23,7 @@ import numpy as np
 from modelport.errors import InferenceError, ModelConfigError, ModelportError, ModelUnavailable
 from modelport.repository.config import EnsembleStep, ModelConfig, TensorSpec
 from modelport.serve.stats import ModelStats
+from modelport.serve.tracing import RequestTrace
 from modelport.serve.types import InferRequest, InputTensor, RequestedOutput
 from modelport.serve.validate import Checked, check, to_client_shape
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from modelport.runtime.base import ResponseSink
     from modelport.serve.model import ModelVersion
     from modelport.serve.sequences.params import SequenceParams
-    from modelport.serve.tracing import RequestTrace
 
 Lookup = Callable[[str, int], "ModelVersion"]
 
@@ -173,7 +173,7 @@ class EnsembleScheduler:
         self._idle.clear()
         started = time.perf_counter_ns()
         try:
-            tensors = await self._run(dict(checked.feed), timeout_us, sequence)
+            tensors = await self._run(dict(checked.feed), timeout_us, sequence, trace)
         finally:
             self.running -= 1
             if not self.running:
@@ -183,14 +183,16 @@ class EnsembleScheduler:
         return [tensors[name] for name in checked.outputs]
 
     async def _run(self, tensors: dict[str, np.ndarray], timeout_us: int,
-                   sequence: SequenceParams | None) -> dict[str, np.ndarray]:
+                   sequence: SequenceParams | None,
+                   trace: RequestTrace | None) -> dict[str, np.ndarray]:
         pending = list(self.config.ensemble_steps)
         running: dict[asyncio.Task[dict[str, np.ndarray]], EnsembleStep] = {}
         try:
             while pending or running:
                 ready = [s for s in pending if all(t in tensors for _, t in s.input_map)]
                 for step in ready:
-                    task = asyncio.ensure_future(self._step(step, tensors, timeout_us, sequence))
+                    task = asyncio.ensure_future(
+                        self._step(step, tensors, timeout_us, sequence, trace))
                     running[task] = step
                 pending = [s for s in pending if s not in ready]
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -207,7 +209,26 @@ class EnsembleScheduler:
 
     async def _step(self, step: EnsembleStep, tensors: dict[str, np.ndarray],
                     timeout_us: int, sequence: SequenceParams | None,
-                    ) -> dict[str, np.ndarray]:
+                    trace: RequestTrace | None) -> dict[str, np.ndarray]:
+        """One step; traced as a span ``step`` (child of the ensemble's request) that the
+        member's queue and batch spans attach to, as a request of its own would."""
+        if trace is None:
+            return await self._run_step(step, tensors, timeout_us, sequence, None)
+        span = trace.child("step", model=step.model_name, version=step.model_version or "")
+        try:
+            return await self._run_step(step, tensors, timeout_us, sequence,
+                                        RequestTrace(trace.tracing, span))
+        except InferenceError as exc:
+            from opentelemetry.trace import Status, StatusCode
+
+            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            raise
+        finally:
+            span.end()
+
+    async def _run_step(self, step: EnsembleStep, tensors: dict[str, np.ndarray],
+                        timeout_us: int, sequence: SequenceParams | None,
+                        trace: RequestTrace | None) -> dict[str, np.ndarray]:
         try:
             member = self.lookup(step.model_name, step.model_version)
         except InferenceError as exc:
@@ -222,7 +243,7 @@ class EnsembleScheduler:
         received = time.perf_counter_ns()
         try:
             checked = check(config, request)
-            arrays = await member.scheduler.submit(checked, timeout_us, sequence=sequence)
+            arrays = await member.scheduler.submit(checked, timeout_us, trace, sequence=sequence)
         except InferenceError as exc:
             member.stats.record_failure(time.perf_counter_ns() - received, "OTHER")
             raise type(exc)(f"ensemble '{self.config.name}' step '{step.model_name}' failed: "

@@ -33,6 +33,21 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcess
         'input [{ name: "x" data_type: TYPE_FP32 dims: [ 2 ] }] '
         'output [{ name: "y" data_type: TYPE_FP32 dims: [ 2 ] }] '
         'parameters { key: "delay_ms" value { string_value: "300" } }')
+    (repo / "fast" / "1").mkdir(parents=True)
+    (repo / "fast" / "config.pbtxt").write_text(
+        'backend: "fake" max_batch_size: 8 dynamic_batching { } '
+        'input [{ name: "x" data_type: TYPE_FP32 dims: [ 2 ] }] '
+        'output [{ name: "y" data_type: TYPE_FP32 dims: [ 2 ] }]')
+    (repo / "chain" / "1").mkdir(parents=True)
+    (repo / "chain" / "config.pbtxt").write_text(
+        'platform: "ensemble" max_batch_size: 8 '
+        'input [{ name: "x" data_type: TYPE_FP32 dims: [ 2 ] }] '
+        'output [{ name: "y" data_type: TYPE_FP32 dims: [ 2 ] }] '
+        'ensemble_scheduling { step [ '
+        '{ model_name: "fast" model_version: -1 input_map { key: "x" value: "x" } '
+        '  output_map { key: "y" value: "mid" } }, '
+        '{ model_name: "fast" model_version: -1 input_map { key: "x" value: "mid" } '
+        '  output_map { key: "y" value: "y" } } ] }')
     exporter = InMemorySpanExporter()
     provider = sdk.TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -94,6 +109,29 @@ def test_grpc_metadata_traceparent_and_batch_links(traced) -> None:
     linked = {link.context.span_id for s in executes for link in s.links}
     assert linked == {r.context.span_id for r in roots.values()}
     assert max(s.attributes["modelport.batch_size"] for s in executes) >= 2
+
+
+def test_ensemble_steps_are_spans_of_the_request(traced) -> None:
+    """Each step of an ensemble is a span under the request; the member's queue span sits
+    under its step and the member's batch span links to it."""
+    server, exporter = traced
+    exporter.clear()
+    client = httpclient.InferenceServerClient(server.http_url)
+    result = client.infer("chain", [_input(httpclient, 4.0)],
+                          headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    np.testing.assert_array_equal(result.as_numpy("y"), np.full((1, 2), 4.0))
+    spans = _wait_spans(exporter, 9)
+    root = next(s for s in spans if s.name == "infer")
+    steps = [s for s in spans if s.name == "step"]
+    assert len(steps) == 2
+    assert all(s.parent.span_id == root.context.span_id for s in steps)
+    assert [s.attributes["model"] for s in steps] == ["fast", "fast"]
+    assert steps[0].end_time <= steps[1].start_time  # the second step waits for the first's output
+    step_ids = {s.context.span_id for s in steps}
+    assert {s.parent.span_id for s in spans if s.name == "queue"} == step_ids
+    assert {s.links[0].context.span_id for s in spans if s.name == "execute"} == step_ids
+    in_request = [s for s in spans if s.name != "execute"]  # a batch span is a trace of its own
+    assert {format(s.context.trace_id, "032x") for s in in_request} == {TRACE_ID}
 
 
 def test_tracing_off_by_default(tmp_path: Path) -> None:
