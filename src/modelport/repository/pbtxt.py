@@ -134,7 +134,8 @@ def to_view(msg: Any) -> ModelConfig:
         sequence_batching=sequence_batching(msg),
         instance_groups=groups,
         parameters={k: v.string_value for k, v in msg.parameters.items()},
-        default_model_filename=msg.default_model_filename or DEFAULT_MODEL_FILENAME,
+        default_model_filename=msg.default_model_filename or (
+            "model.py" if msg.backend == "python" else DEFAULT_MODEL_FILENAME),
         decoupled=bool(msg.model_transaction_policy.decoupled),
         warmup=tuple(
             json_format.MessageToDict(w, preserving_proto_field_name=True) for w in msg.model_warmup

@@ -74,3 +74,23 @@ def test_run_an_ensemble_runs_its_steps(tmp_path: Path) -> None:
     assert report["outputs"]["logits"]["top_k"][0][0]["index"] == int(logits.argmax())
     np.testing.assert_allclose(report["outputs"]["logits"]["preview"],
                                logits.ravel()[:6], atol=1e-4)
+
+
+def test_run_a_python_backend_model(tmp_path: Path) -> None:
+    """A Python-backend model by name runs its model.py; what it prints stays off stdout, so
+    the JSON report parses."""
+    from support.python_models import ADD_SUB, ADD_SUB_CONFIG, write_python_model
+
+    write_python_model(tmp_path / "repo", "add_sub", ADD_SUB_CONFIG, ADD_SUB)
+    a, b = np.arange(4, dtype=np.float32), np.full(4, 0.5, np.float32)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    done = _run("add_sub", "--repository", str(tmp_path / "repo"), "--json",
+                "--input", f"INPUT0={tmp_path / 'a.npy'}",
+                "--input", f"INPUT1={tmp_path / 'b.npy'}",
+                cache=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["file"].endswith("add_sub/1/model.py")
+    np.testing.assert_allclose(report["outputs"]["OUTPUT0"]["preview"], a + b)
+    np.testing.assert_allclose(report["outputs"]["OUTPUT1"]["preview"], a - b)

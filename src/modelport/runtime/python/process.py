@@ -74,14 +74,15 @@ class StubProcess:
         from_stub = Region(create_fd(region_bytes, f"modelport-{label}-out"), region_bytes)
         ours, theirs = socket.socketpair()
         # unbuffered: what model.py prints reaches the server's output at once, even when
-        # the stub then crashes
+        # the stub then crashes; on stderr, with the server's log, so that it never mixes
+        # into what a command prints on stdout (`modelport run --json`)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         fds = (theirs.fileno(), to_stub.fd, to_stub.size, from_stub.fd, from_stub.size)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", BOOT, os.pathsep.join(site_dirs), *(str(n) for n in fds)],
                 pass_fds=(theirs.fileno(), to_stub.fd, from_stub.fd), env=env,
-                stdin=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, stdout=_stderr_fd())
         except OSError:
             ours.close()
             to_stub.close()
@@ -211,3 +212,10 @@ def describe_exit(code: int) -> str:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
 
+
+def _stderr_fd() -> int | None:
+    """This process's stderr as a file descriptor; None (inherit stdout) where it has none."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
