@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ from modelport.serve.tracing import Tracing
 
 log = logging.getLogger("modelport.serve")
 
+# Past --drain-timeout, how long the server gives its fronts to deliver the 503s of the
+# requests it gave up on before it exits without them.
+ABANDON_GRACE_S = 1.0
+
 
 class Server:
     """A running modelport server. ``await start()`` then ``await stop()``, or ``run()``."""
@@ -46,6 +51,10 @@ class Server:
         self.control: ModelControl | None = None
         self.ports: dict[str, int] = {}  # front name -> bound port
         self._stack: contextlib.AsyncExitStack | None = None
+        # set when stop() gave up on requests still running past --drain-timeout: their
+        # runtime threads cannot be interrupted, so run() exits without joining them
+        self.abandoned = False
+        self._unloading: asyncio.Future[None] | None = None
 
     @property
     def http_port(self) -> int | None:
@@ -90,7 +99,7 @@ class Server:
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(logs.close)
             stack.callback(core.shm.close)
-            stack.push_async_callback(manager.shutdown)
+            stack.push_async_callback(self._unload_all)
             for front in self._fronts():
                 self.ports[front.name] = await front.start()
                 stack.push_async_callback(front.stop, cfg.shutdown_grace_s)
@@ -101,7 +110,7 @@ class Server:
                 task = asyncio.get_running_loop().create_task(poller.run())
                 stack.callback(task.cancel)
             core.started = True
-            stack.callback(setattr, core, "started", False)
+            stack.push_async_callback(self._quiesce)
             self._stack = stack.pop_all()
 
     def http_app(self) -> Any:
@@ -177,6 +186,31 @@ class Server:
             except ModelportError as exc:
                 log.error("model '%s' is not available: %s", name, exc)
 
+    async def _quiesce(self) -> None:
+        """Shutdown's first step: readiness false, new requests refused (503 / UNAVAILABLE),
+        requests in flight finish within --drain-timeout; past it they are answered 503."""
+        assert self.core is not None and self.manager is not None
+        core, timeout_s = self.core, self.config.drain_timeout_s
+        core.started = False
+        core.inflight.close()
+        if core.inflight.count:
+            log.info("waiting up to %gs (--drain-timeout) for %d request(s) in flight",
+                     timeout_s, core.inflight.count)
+        if await core.inflight.wait_idle(timeout_s):
+            return
+        log.warning("%d request(s) still running after --drain-timeout %gs: answering them "
+                    "503 and exiting without waiting for the runtime", core.inflight.count,
+                    timeout_s)
+        self.abandoned = True
+        self.manager.drain_timeout_s = 0.0
+        self._unloading = asyncio.ensure_future(self.manager.shutdown())
+        await core.inflight.wait_idle(ABANDON_GRACE_S)  # the 503s reach the fronts
+
+    async def _unload_all(self) -> None:
+        assert self.manager is not None
+        if not self.abandoned:  # else _quiesce began it, and a stuck runtime call never ends
+            await self.manager.shutdown()
+
     async def stop(self) -> None:
         """Stop taking requests, let in-flight ones finish, unload every model: start-up's
         steps in reverse."""
@@ -184,8 +218,14 @@ class Server:
         if stack is not None:
             await stack.aclose()
 
-    async def serve_forever(self) -> None:
-        """Start, print where we listen, run until SIGINT/SIGTERM, stop gracefully."""
+    async def serve_forever(self, exit_if_abandoned: bool = False) -> None:
+        """Start, print where we listen, run until SIGINT/SIGTERM, stop gracefully.
+
+        Args:
+            exit_if_abandoned: when requests were still running past --drain-timeout, end
+                the process at once (``os._exit(0)``) instead of waiting for their runtime
+                threads, which nothing can interrupt (the command line's choice).
+        """
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -196,10 +236,13 @@ class Server:
         await stop.wait()
         log.info("shutting down")
         await self.stop()
+        if self.abandoned and exit_if_abandoned:
+            logging.shutdown()
+            os._exit(0)
 
     def run(self) -> None:
         """Blocking entry point for the command line."""
-        asyncio.run(self.serve_forever())
+        asyncio.run(self.serve_forever(exit_if_abandoned=True))
 
     def _announce(self) -> None:
         assert self.manager is not None and self.core is not None
