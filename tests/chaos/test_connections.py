@@ -37,17 +37,17 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_a_thousand_connections_at_once(start_server, repo: Path) -> None:
-    """1,000 HTTP keep-alive connections, then 1,000 gRPC calls on 50 channels, all at once:
-    every request answered correctly."""
+    """1,000 HTTP keep-alive connections, then 2,000 gRPC calls on 50 channels, all at once:
+    every request answered correctly (gRPC core used to cancel calls past 1,000 waiting)."""
     assert raise_nofile(4096) >= 2500, "the open-file limit is too low for this test"
     server = start_server(repo)
     http = asyncio.run(http_storm(server.http_port, ECHO, 1000, 2))
-    grpc = asyncio.run(grpc_storm(server.grpc_url, ECHO, 50, 20))
+    grpc = asyncio.run(grpc_storm(server.grpc_url, ECHO, 50, 40))
     for figures in (http, grpc):
         print(figures.row())
         assert (figures.failed, figures.lost) == (0, 0), figures.errors
-    assert http.sent == 2000 and grpc.sent == 1000
-    assert len(http.latencies) == 2000 and len(grpc.latencies) == 1000
+    assert http.sent == 2000 and grpc.sent == 2000
+    assert len(http.latencies) == 2000 and len(grpc.latencies) == 2000
     assert server.alive()
 
 
@@ -81,3 +81,18 @@ def test_http_clients_that_reset_mid_request_free_their_slot(start_server, repo:
     assert (after.failed, after.lost) == (0, 0), after.errors
     # the five never ran: 300 ms each would have kept the queue busy for 1.5 s
     assert max(after.latencies) < 1.0
+
+
+def test_grpc_calls_past_the_limit_are_refused_resource_exhausted(start_server,
+                                                                   tmp_path: Path) -> None:
+    """With --grpc-max-calls 100, 300 calls at once on one channel: those past the limit are
+    refused RESOURCE_EXHAUSTED at once, the rest answered; none cancelled, none lost."""
+    root = fake_model(tmp_path / "models", ECHO, delay_ms=100, max_batch=64, extra=BATCHED)
+    server = start_server(root, "--grpc-max-calls", "100")
+    figures = asyncio.run(grpc_storm(server.grpc_url, ECHO, 1, 300))
+    refused = figures.failed
+    assert figures.lost == 0 and figures.sent == 300
+    assert 0 < refused <= 200 and len(figures.latencies) == 300 - refused, figures.errors
+    assert all("RESOURCE_EXHAUSTED" in e for e in figures.errors), figures.errors
+    again = asyncio.run(grpc_storm(server.grpc_url, ECHO, 1, 50))
+    assert (again.failed, again.lost) == (0, 0), again.errors

@@ -23,7 +23,7 @@ from modelport.runtime import RuntimeSettings
 from modelport.serve.config import ServerConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
-from modelport.serve.fronts import Front, GrpcFront, HttpFront
+from modelport.serve.fronts import Front, GrpcFront, HttpFront, pending_call_options
 from modelport.serve.local import LocalModels
 from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
@@ -162,11 +162,13 @@ class Server:
             service = InferenceService(self.core, self.control, cfg.max_request_bytes)
             options = [("grpc.max_receive_message_length",
                         grpc_receive_limit(cfg.max_request_bytes)),
-                       ("grpc.max_send_message_length", 2**31 - 1)]
+                       ("grpc.max_send_message_length", 2**31 - 1),
+                       *pending_call_options(cfg.grpc_max_calls)]
             restrictions = cfg.grpc_restrictions
             interceptors = [RestrictionInterceptor(restrictions)] if restrictions else []
             fronts.append(GrpcFront(service.handlers(), cfg.grpc_address, cfg.grpc_port,
-                                    options, cfg.grpc_tls, interceptors))
+                                    options, cfg.grpc_tls, interceptors,
+                                    max_calls=cfg.grpc_max_calls))
         if cfg.metrics_port >= 0 and cfg.allow_metrics:
             app = HttpApp(Router(self._metrics_routes()), 1024)
             fronts.append(HttpFront("metrics", app, cfg.metrics_address, cfg.metrics_port,
