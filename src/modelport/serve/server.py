@@ -87,7 +87,8 @@ class Server:
                                    inline_below_us=cfg.inline_below_us, models=models)
         self.manager = manager = ModelManager(repository, settings,
                                               BackendCatalog(cfg.extra_backends),
-                                              cfg.drain_timeout_s, cfg.allow_metrics)
+                                              cfg.drain_timeout_s, cfg.allow_metrics,
+                                              cfg.model_control_mode != "explicit")
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
                    else Tracing.from_settings(cfg.traces_exporter, cfg.service_name,
                                               cfg.trace_config))
