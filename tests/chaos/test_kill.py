@@ -11,33 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import tritonclient.http as httpclient
-from onnx import helper, numpy_helper
-from support.chaos import wait_until
-from support.models import add_model
+from support.chaos import heavy_adder, loading, wait_until
 from support.server import ServerProcess
 
 MODEL = "m"
 POLL = ("--model-control-mode", "poll", "--repository-poll-secs", "0.2")
 
 
-def version_bytes(version: int) -> bytes:
-    """out = a * version + b, plus the sum of 8M zeros: a 32 MB file whose load (parse,
-    optimize, write the optimized copy to the cache) takes long enough for a kill to land."""
-    model = add_model(float(version))
-    zeros = numpy_helper.from_array(np.zeros(8 * 1024 * 1024, np.float32), "zeros")
-    graph = model.graph
-    graph.initializer.append(zeros)
-    graph.node[1].output[0] = "out0"
-    graph.node.extend([helper.make_node("ReduceSum", ["zeros"], ["z"], keepdims=0),
-                       helper.make_node("Add", ["out0", "z"], ["out"])])
-    return model.SerializeToString()
-
-
 def place(repo: Path, version: int) -> None:
     """Build a version folder aside and rename it into place."""
     staging = repo.parent / f"staging-{version}"
     staging.mkdir()
-    (staging / "model.onnx").write_bytes(version_bytes(version))
+    (staging / "model.onnx").write_bytes(heavy_adder(version))
     os.rename(staging, repo / MODEL / str(version))
 
 
@@ -60,7 +45,7 @@ def kill_mid_load(server: ServerProcess, version: int, cache: Path) -> bool:
     """SIGKILL as soon as the server writes an optimized copy into the cache (it is loading
     ``version``); whether the kill came before that version was loaded."""
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not any((cache / "ort").glob("*.tmp")):
+    while time.monotonic() < deadline and not loading(cache):
         time.sleep(0.001)
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(timeout=10)
@@ -74,7 +59,7 @@ def test_sigkill_during_reload_then_restart_serves_the_last_complete_versions(
     and loads version 3 once its copy is complete."""
     repo = tmp_path / "models"
     (repo / MODEL / "1").mkdir(parents=True)
-    (repo / MODEL / "1" / "model.onnx").write_bytes(version_bytes(1))
+    (repo / MODEL / "1" / "model.onnx").write_bytes(heavy_adder(1))
     cache = tmp_path / "cache"
     env = {"MODELPORT_CACHE_DIR": str(cache)}
     server = start_server(repo, *POLL, env=env)
@@ -88,7 +73,7 @@ def test_sigkill_during_reload_then_restart_serves_the_last_complete_versions(
     assert served(server) == 2
     assert not [p for p in left if p.exists()], "the restart left the dead writer's files"
 
-    whole = version_bytes(3)
+    whole = heavy_adder(3)
     (repo / MODEL / "3").mkdir()
     with (repo / MODEL / "3" / "model.onnx").open("wb") as f:
         f.write(whole[: len(whole) // 2])

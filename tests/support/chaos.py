@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+from support.models import add_model
 
 ECHO = "echo"
 SLOW = "slow"
@@ -40,6 +43,29 @@ def fake_model(repo: Path, name: str, delay_ms: int = 0, max_batch: int = 1,
     (repo / name / "config.pbtxt").write_text(
         FAKE_CONFIG.format(delay_ms=delay_ms, max_batch=max_batch, extra=extra))
     return repo
+
+
+def heavy_adder(version: int) -> bytes:
+    """out = a * version + b (FP32 [batch, 4]) plus zeros gathered from a table of 8M: a 32 MB
+    file whose load (parse, optimize, write the optimized copy, table included, to the cache)
+    takes long enough for a kill or a file change to land in the middle of it."""
+    model = add_model(float(version))
+    graph = model.graph
+    graph.initializer.extend([
+        numpy_helper.from_array(np.zeros(8 * 1024 * 1024, np.float32), "table"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "nothing")])
+    graph.node[1].output[0] = "out0"
+    graph.node.extend([  # indices from the input, so the optimizer cannot fold the table away
+        helper.make_node("Mul", ["a", "nothing"], ["a0"]),
+        helper.make_node("Cast", ["a0"], ["idx"], to=TensorProto.INT64),
+        helper.make_node("Gather", ["table", "idx"], ["g"], axis=0),
+        helper.make_node("Add", ["out0", "g"], ["out"])])
+    return model.SerializeToString()
+
+
+def loading(cache: Path) -> bool:
+    """Whether a server using ``cache`` is writing an optimized model (it is loading one)."""
+    return any((cache / "ort").glob("*.tmp"))
 
 
 @dataclass
@@ -304,3 +330,58 @@ def disconnect_mid_request(port: int, model: str, count: int) -> list[socket.soc
         sock.sendall(infer_request(model, float(i)))
         socks.append(sock)
     return socks
+
+
+class AdderTraffic:
+    """A thread inferring on the adder model ``model`` over HTTP until stopped (bounded by
+    ``max_s``): each answer as (version, scale recovered from the output), each error."""
+
+    def __init__(self, http_url: str, model: str, max_s: float = 60.0) -> None:
+        import threading
+
+        self.http_url, self.model = http_url, model
+        self.answers: list[tuple[int, float]] = []
+        self.figures = Figures("adder traffic")
+        self._deadline = time.monotonic() + max_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> AdderTraffic:
+        self._thread.start()
+        wait_until(lambda: bool(self.answers or self.figures.failed), "first answers")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), "the traffic thread hung"
+
+    def _loop(self) -> None:
+        import tritonclient.http as httpclient
+        from tritonclient.utils import InferenceServerException
+
+        client = httpclient.InferenceServerClient(self.http_url, network_timeout=20)
+        a = np.full((1, 4), 1.5, np.float32)
+        b = np.full((1, 4), 0.25, np.float32)
+        try:
+            while not self._stop.is_set() and time.monotonic() < self._deadline:
+                inputs = [httpclient.InferInput(n, [1, 4], "FP32") for n in ("a", "b")]
+                inputs[0].set_data_from_numpy(a)
+                inputs[1].set_data_from_numpy(b)
+                self.figures.sent += 1
+                started = time.perf_counter()
+                try:
+                    result = client.infer(self.model, inputs)
+                except InferenceServerException as exc:
+                    self.figures.fail(str(exc)[:200])
+                    continue
+                self.figures.latencies.append(time.perf_counter() - started)
+                scale = float(np.mean((result.as_numpy("out") - b) / a))
+                self.answers.append((int(result.get_response()["model_version"]), scale))
+                time.sleep(0.002)
+        finally:
+            client.close()
+
+    def last(self) -> tuple[int, float]:
+        """The latest answer (version, scale); (0, nan) before the first."""
+        return self.answers[-1] if self.answers else (0, float("nan"))

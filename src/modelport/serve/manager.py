@@ -34,6 +34,7 @@ from modelport.errors import (
 )
 from modelport.repository import pbtxt
 from modelport.repository.layout import Repository, check_model_name, write_model_files
+from modelport.repository.resolve import select
 from modelport.runtime import RuntimeSettings
 from modelport.serve.histogram import LOAD_BUCKETS, Histogram
 from modelport.serve.memory import trim_heap
@@ -272,12 +273,25 @@ class ModelManager:
                            failure: FailureReport) -> None:
         try:
             await self._load_versions(name, config_override, repository, failure)
-        except ModelLoadError:
+        except ModelLoadError as exc:
             state = self._models.get(name)
             if not (self.fall_back and config_override is None and state is not None
-                    and state.failed and not state.live):
+                    and state.failed and not state.live
+                    and await self._older_loadable(name, repository, frozenset(state.failed))):
                 raise
-            await self._fall_back(name, state, repository, failure)
+            try:
+                await self._fall_back(name, state, repository, failure)
+            except ModelLoadError:
+                raise exc from None
+
+    async def _older_loadable(self, name: str, repository: Repository,
+                              exclude: frozenset[int]) -> bool:
+        try:
+            selection = await asyncio.to_thread(select, repository, name, None, self.backends,
+                                                exclude)
+        except ModelportError:
+            return False
+        return bool(selection.versions)
 
     async def _fall_back(self, name: str, state: _ModelState, repository: Repository,
                          failure: FailureReport) -> None:
