@@ -347,7 +347,7 @@ def files(bench: Bench) -> None:
                 staging.mkdir()
                 (staging / "model.onnx").write_bytes(heavy_adder(2))
                 os.rename(staging, repo / "m" / "2")
-                wait_until(busy, "the load", 20)
+                wait_until(busy, "the load", 20, every_s=0.001)
                 act(repo / "m" / "2" / "model.onnx")
                 time.sleep(2.0)
             server.stop()

@@ -73,7 +73,7 @@ def test_model_file_changed_while_a_load_reads_it(start_server, repo: Path, tmp_
     server = start_server(repo, *POLL, env={"MODELPORT_CACHE_DIR": str(cache)})
     with AdderTraffic(server.http_url, MODEL) as traffic:
         path = place(repo, 2, heavy_adder(2))
-        wait_until(lambda: loading(cache), "the load of version 2", 20)
+        wait_until(lambda: loading(cache), "the load of version 2", 20, every_s=0.001)
         act(path)
         settle(path)
         wait_until(lambda: traffic.last() == final, f"the answer {final}", 30)

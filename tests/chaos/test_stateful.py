@@ -159,14 +159,15 @@ class Lifecycle(RuleBasedStateMachine):
         self.calls["inference_during_a_load"] = self.calls.get("inference_during_a_load", 0) + 1
         before = self.live
         answers: list[tuple[int, float] | str] = []
+        other = grpcclient.InferenceServerClient(self.server.grpc_url)
         thread = threading.Thread(target=lambda: answers.extend(
-            infer(grpcclient.InferenceServerClient(self.server.grpc_url), "grpc", None)
-            for _ in range(5)))
+            infer(other, "grpc", None) for _ in range(5)))
         thread.start()
         self.http.load_model(MODEL, config=json.dumps({"version_policy": policy}))
         self.live = live_for(policy, self.on_disk())
         thread.join(timeout=TIMEOUT_S * 5)
         assert not thread.is_alive(), "a request hung"
+        other.close()
         for answer in answers:
             self.check(answer, None, [before, self.live])
 

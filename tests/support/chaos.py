@@ -155,13 +155,15 @@ def pending(http_url: str, model: str) -> int:
                                 f'version="1"}}'))
 
 
-def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 20.0) -> float:
-    """Poll ``predicate`` (bounded); returns the monotonic time it was first seen true."""
+def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 20.0,
+               every_s: float = 0.02) -> float:
+    """Poll ``predicate`` every ``every_s`` (bounded); returns the monotonic time it was first
+    seen true."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return time.monotonic()
-        time.sleep(0.02)
+        time.sleep(every_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
