@@ -129,3 +129,59 @@ def test_sigterm_with_a_stuck_request_exits_within_drain_timeout(start_server, t
     assert drain_s <= exited < drain_s + 3.0, exited
     assert sorted(o.split(":")[0] for o in outcomes) == ["503", "StatusCode.UNAVAILABLE"], outcomes
     assert "still running after --drain-timeout" in server.log()
+
+
+HANGING_MODEL = """
+import time
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        time.sleep(120)
+
+    def execute(self, requests):
+        return []
+"""
+
+
+def test_sigterm_while_a_load_hangs_exits_within_drain_timeout(start_server,
+                                                               tmp_path: Path) -> None:
+    """A load whose Python model never finishes initialize: SIGTERM still ends the process
+    about a second past --drain-timeout (it used to wait for the load, two minutes here)."""
+    import tritonclient.http as httpclient
+    from support.python_models import write_python_model
+
+    repo = tmp_path / "models"
+    write_python_model(repo, "hang", """
+        backend: "python"
+        input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]
+        output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]
+        """, HANGING_MODEL)
+    server = start_server(repo, "--model-control-mode", "explicit", "--drain-timeout", "2")
+    outcome: list[str] = []
+
+    def load() -> None:
+        client = httpclient.InferenceServerClient(server.http_url, network_timeout=60)
+        try:
+            client.load_model("hang")
+            outcome.append("loaded")
+        except Exception as exc:  # the connection closes: a control call cut short
+            outcome.append(repr(exc))
+        finally:
+            client.close()
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    time.sleep(1.5)  # the stub is up and sleeping in initialize
+    signalled = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        code = server.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        raise AssertionError("still running 15 s after SIGTERM") from None
+    exited = time.monotonic() - signalled
+    thread.join(timeout=30)
+    assert code == 0 and exited < 2 + 3.0, (code, exited)
+    assert outcome and outcome != ["loaded"], outcome
+    assert "a model load is still running after --drain-timeout" in server.log()

@@ -55,6 +55,7 @@ class Server:
         # runtime threads cannot be interrupted, so run() exits without joining them
         self.abandoned = False
         self._unloading: asyncio.Future[None] | None = None
+        self._deadline: float | None = None  # loop time by which stop() is to be done
 
     @property
     def http_port(self) -> int | None:
@@ -103,7 +104,7 @@ class Server:
             stack.push_async_callback(self._unload_all)
             for front in self._fronts():
                 self.ports[front.name] = await front.start()
-                stack.push_async_callback(front.stop, cfg.shutdown_grace_s)
+                stack.push_async_callback(self._stop_front, front)
             await self._load_initial(repository)
             if cfg.model_control_mode == "poll":
                 poller = RepositoryPoller(manager, cfg.repository_poll_secs)
@@ -194,6 +195,7 @@ class Server:
         requests in flight finish within --drain-timeout; past it they are answered 503."""
         assert self.core is not None and self.manager is not None
         core, timeout_s = self.core, self.config.drain_timeout_s
+        self._deadline = asyncio.get_running_loop().time() + timeout_s
         core.started = False
         core.inflight.close()
         if core.inflight.count:
@@ -209,10 +211,28 @@ class Server:
         self._unloading = asyncio.ensure_future(self.manager.shutdown())
         await core.inflight.wait_idle(ABANDON_GRACE_S)  # the 503s reach the fronts
 
+    def _remaining_s(self) -> float:
+        """Time left before the --drain-timeout deadline (never less than the abandon grace:
+        what is cut short still needs a moment to be answered)."""
+        if self._deadline is None:
+            return self.config.drain_timeout_s
+        return max(self._deadline - asyncio.get_running_loop().time(), ABANDON_GRACE_S)
+
+    async def _stop_front(self, front: Front) -> None:
+        # by now requests in flight are answered; what may remain are control calls (a load)
+        await front.stop(min(self.config.shutdown_grace_s, self._remaining_s()))
+
     async def _unload_all(self) -> None:
         assert self.manager is not None
-        if not self.abandoned:  # else _quiesce began it, and a stuck runtime call never ends
-            await self.manager.shutdown()
+        if self.abandoned:  # _quiesce began it, and a stuck runtime call never ends
+            return
+        unloading = asyncio.ensure_future(self.manager.shutdown())
+        done, _ = await asyncio.wait([unloading], timeout=self._remaining_s())
+        if not done:  # a model load that does not end (a hung initialize)
+            log.warning("a model load is still running after --drain-timeout %gs: exiting "
+                        "without it", self.config.drain_timeout_s)
+            self.abandoned = True
+            self._unloading = unloading
 
     async def stop(self) -> None:
         """Stop taking requests, let in-flight ones finish, unload every model: start-up's
