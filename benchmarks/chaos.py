@@ -4,7 +4,7 @@ Each scenario runs against its own `modelport serve` process on loopback ports a
 requests sent, failed (an error the request should not have had), lost (sent and never
 answered) and the p99 of the answered ones:
 
-  connections  1,000 HTTP keep-alive connections x 10 requests; 4,000 gRPC calls at once
+  connections  1,000 HTTP keep-alive connections x 10 requests; 1,000 gRPC connections x 4 calls
   slowloris    a fresh client beside 200 idle and 200 byte-a-second connections, and alone
   resets       HTTP clients resetting mid-request: each must be counted CANCELED
   sigterm      closed-loop HTTP and gRPC clients, then SIGTERM: requests in flight answered,
@@ -109,7 +109,7 @@ def echo_repo(bench: Bench, name: str) -> Path:
 def connections(bench: Bench) -> None:
     server = bench.serve(echo_repo(bench, "connections"))
     bench.rows.append(asyncio.run(http_storm(server.http_port, ECHO, 1000, bench.n(10))))
-    bench.rows.append(asyncio.run(grpc_storm(server.grpc_url, ECHO, 100, bench.n(40))))
+    bench.rows.append(asyncio.run(grpc_storm(server.grpc_url, ECHO, 1000, bench.n(4))))
     server.stop()
 
 
