@@ -10,6 +10,7 @@ answered) and the p99 of the answered ones:
   sigterm      closed-loop HTTP and gRPC clients, then SIGTERM: requests in flight answered,
                later ones refused 503 / UNAVAILABLE (not failures), exit within --drain-timeout
   stuck        SIGTERM with a request stuck in the runtime: exit time against --drain-timeout
+  hung-load    SIGTERM while a Python model hangs in initialize: exit time likewise
   sigkill      kill -9 while a new version loads, restart: the newest complete version serves
   files        model files truncated, replaced, deleted mid-load under traffic
 
@@ -271,6 +272,55 @@ def stuck(bench: Bench) -> None:
     bench.rows.append(figures)
 
 
+HANGING = """
+import time
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        time.sleep(300)
+
+    def execute(self, requests):
+        return []
+"""
+
+
+def hung_load(bench: Bench) -> None:
+    from support.python_models import write_python_model
+
+    repo = bench.repo("hung-load")
+    write_python_model(repo, "hang", """
+        backend: "python"
+        input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]
+        output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]
+        """, HANGING)
+    drain = 3.0
+    server = bench.serve(repo, "--model-control-mode", "explicit", "--drain-timeout", str(drain))
+
+    def load() -> None:
+        import tritonclient.http as httpclient
+        client = httpclient.InferenceServerClient(server.http_url, network_timeout=60)
+        try:
+            client.load_model("hang")
+        except Exception:  # the connection closes when the server goes
+            pass
+        finally:
+            client.close()
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    time.sleep(2.0)
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(timeout=drain + 30)
+    exited = time.monotonic() - started
+    thread.join(timeout=30)
+    figures = Figures("SIGTERM while a model load hangs (Python initialize, 300 s)")
+    figures.notes = (f"exit code {server.proc.returncode} after {exited:.2f} s "
+                     f"(--drain-timeout {drain:g})")
+    bench.rows.append(figures)
+
+
 def _served(http_url: str) -> int:
     import tritonclient.http as httpclient
     client = httpclient.InferenceServerClient(http_url)
@@ -362,7 +412,8 @@ def files(bench: Bench) -> None:
 
 SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "connections": connections, "slowloris": slow_clients, "resets": resets,
-    "sigterm": sigterm, "stuck": stuck, "sigkill": sigkill, "files": files}
+    "sigterm": sigterm, "stuck": stuck, "hung-load": hung_load, "sigkill": sigkill,
+    "files": files}
 
 
 def main() -> None:
