@@ -176,8 +176,9 @@ def _load(port: int, stop_at: float, out: list[Outcome]) -> None:
 
 
 def test_sigterm_under_load_drains_requests_in_flight(container: Container) -> None:
-    """Every request sent before SIGTERM is answered 200 (some of them after it), nothing
-    is answered 5xx, and the container exits 0 within the front's grace period."""
+    """Every request sent before SIGTERM is answered 200 (some of them after it); requests
+    that reach the server once it is draining are refused 503 (nothing else is 5xx), and the
+    container exits 0 within the drain timeout."""
     outcomes: list[Outcome] = []
     threads = [threading.Thread(target=_load, args=(container.http, time.monotonic() + 120,
                                                     outcomes)) for _ in range(6)]
@@ -195,7 +196,10 @@ def test_sigterm_under_load_drains_requests_in_flight(container: Container) -> N
     assert exit_code == 0, container.logs()
     assert len(before) >= 6 and drained, (len(before), outcomes[-10:])
     assert all(o.status == 200 for o in before), [o for o in before if o.status != 200]
-    assert not [o for o in outcomes if o.status is not None and o.status >= 500]
+    # a request that arrives while the server drains is refused 503 ("shutting down"); one
+    # whose bytes were sent just before the signal may arrive after it, so only 503 is allowed
+    assert not [o for o in outcomes if o.status is not None and o.status >= 500
+                and not (o.status == 503 and o.done > signalled)]
     assert exited - signalled < 30, container.logs()
     figure(f"container SIGTERM under load: {len(drained)} in-flight requests finished, "
            f"exit 0 after {exited - signalled:.1f} s")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 _HTTP = re.compile(r"HTTP\s+(https?)://127\.0\.0\.1:(\d+)/v2")
@@ -22,7 +23,8 @@ class ServerProcess:
     def __init__(self, repository: Path | None, *args: str, log_path: Path,
                  env: dict[str, str] | None = None,
                  ssl_context: ssl.SSLContext | None = None,
-                 live_headers: dict[str, str] | None = None) -> None:
+                 live_headers: dict[str, str] | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
         self.log_path = log_path
         # for the live check: an HTTPS front's client context, a restricted health group's header
         self.ssl_context = ssl_context
@@ -33,7 +35,7 @@ class ServerProcess:
         command += ["--http-port", "0", "--grpc-port", "0", "--metrics-port", "-1", *args]
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)
         self.http_port, self.grpc_port = self._wait_ready(timeout_s=90)
 
     @property

@@ -56,9 +56,10 @@ def resolve(repository: Repository, name: str, override: Any = None,
 
 
 def select(repository: Repository, name: str, override: Any = None,
-           backends: BackendCatalog = BUILTINS) -> Selection:
+           backends: BackendCatalog = BUILTINS, exclude: frozenset[int] = frozenset(),
+           ) -> Selection:
     """The config message (a copy of ``override``, else config.pbtxt) and the versions its
-    policy selects among the loadable folders.
+    policy selects among the loadable folders (less ``exclude``).
 
     Raises:
         ModelNotFound: no such model folder.
@@ -72,7 +73,8 @@ def select(repository: Repository, name: str, override: Any = None,
             f"model '{name}': default_model_filename '{filename}' must be a plain file name "
             "inside the version folder"
         )
-    selected = pbtxt.version_policy(msg).select(loadable_versions(source, msg, backends))
+    loadable = [v for v in loadable_versions(source, msg, backends) if v not in exclude]
+    selected = pbtxt.version_policy(msg).select(loadable)
     return Selection(source, msg, selected)
 
 

@@ -124,21 +124,42 @@ class OnnxRuntimeBackend:
                 log.warning("optimized-model cache entry %s is unusable (%s); rebuilding",
                             entry.folder, exc)
                 entry.discard()
-        writer = None
+        try:
+            session = self._build(ort, path, config, settings, providers, pooled,
+                                  entry if index == 0 else None)
+        except Exception as exc:
+            detail = str(exc).replace(str(path.parent), str(Path(label).parent))
+            raise ModelLoadError(f"{label}: onnxruntime cannot load the model: {detail}") from None
+        log.debug("loaded %s with %s", label, providers)
+        return OnnxRuntimeInstance(session, config, path)
+
+    @staticmethod
+    def _build(ort: Any, path: Path, config: ModelConfig, settings: RuntimeSettings,
+               providers: list[str], pooled: bool, entry: CacheEntry | None) -> Any:
+        """A session from the user's files, writing its optimized form into ``entry``; a
+        cache that cannot be written (read-only, full) costs the cache, not the load."""
         options = _options(ort, config, settings, pooled, optimized=False)
-        if entry is not None and index == 0:
-            writer = entry.writer(options)
+        try:
+            writer = entry.writer(options) if entry is not None else None
+        except OSError as exc:
+            log.warning("the optimized-model cache cannot be written (%s); loading without it",
+                        exc)
+            writer = None
         try:
             session = _create(ort, path, options, providers, pooled)
         except Exception as exc:
-            if writer is not None:
-                writer.abandon()
-            detail = str(exc).replace(str(path.parent), str(Path(label).parent))
-            raise ModelLoadError(f"{label}: onnxruntime cannot load the model: {detail}") from None
+            if writer is None:
+                raise
+            writer.abandon()
+            if str(writer.staging) not in str(exc):
+                raise
+            log.warning("the optimized-model cache cannot be written (%s); loading without it",
+                        str(exc).splitlines()[0][-300:])
+            options = _options(ort, config, settings, pooled, optimized=False)
+            return _create(ort, path, options, providers, pooled)
         if writer is not None:
             writer.commit()
-        log.debug("loaded %s with %s", label, providers)
-        return OnnxRuntimeInstance(session, config, path)
+        return session
 
     @staticmethod
     def _session(ort: Any, source: Path, config: ModelConfig, settings: RuntimeSettings,

@@ -57,6 +57,7 @@ class CacheEntry:
         """Point ``options`` (an ort.SessionOptions) at a private folder for this entry."""
         staging = self.folder.with_name(f"{self.folder.name}.{os.getpid()}.tmp")
         shutil.rmtree(staging, ignore_errors=True)
+        self._remove_orphans()
         staging.mkdir(parents=True)
         options.optimized_model_filepath = str(staging / MODEL_FILE)
         options.add_session_config_entry(
@@ -65,6 +66,24 @@ class CacheEntry:
             "session.optimized_model_external_initializers_min_size_in_bytes",
             str(EXTERNAL_MIN_BYTES))
         return CacheWriter(staging, self.folder)
+
+    def _remove_orphans(self) -> None:
+        """Drop private folders of this entry left by writers that died (a server killed
+        mid-load): they would never be renamed into place or cleaned up otherwise."""
+        for folder in self.folder.parent.glob(f"{self.folder.name}.*.tmp"):
+            pid = folder.name[len(self.folder.name) + 1:-len(".tmp")]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 @dataclass(frozen=True)

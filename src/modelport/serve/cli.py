@@ -65,6 +65,9 @@ def _network_arguments(net: Any) -> None:
     net.add_argument("--metrics-address", default="127.0.0.1", help="metrics bind address")
     net.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port "
                      "(default 8002; -1 disables it)")
+    net.add_argument("--grpc-max-calls", type=int, default=4096, metavar="N",
+                     help="gRPC calls held at once (running, queued or not yet picked up); "
+                     "more are refused RESOURCE_EXHAUSTED at once (default 4096)")
     net.add_argument("--max-request-size", "--http-max-input-size", type=int,
                      default=64 * 1024 * 1024, metavar="BYTES", dest="max_request_size",
                      help="largest request body accepted, after decompression (default 64 MiB)")
@@ -195,6 +198,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         model_cache=args.model_cache and args.cache_dir != "",
         drain_timeout_s=args.drain_timeout, log_level=args.log_level,
+        grpc_max_calls=args.grpc_max_calls,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
         strict_readiness=args.strict_readiness, server_id=args.server_id,
         allow_client_shm=args.allow_client_shm, inline_below_us=args.inline_below_us,

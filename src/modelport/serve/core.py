@@ -29,6 +29,7 @@ from modelport.errors import (
 )
 from modelport.repository.config import ModelConfig
 from modelport.serve.classification import classify
+from modelport.serve.inflight import InFlight
 from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
 from modelport.serve.model import ModelVersion
@@ -106,6 +107,7 @@ class InferenceCore:
         self.shm = shm or SharedMemory(allowed=False)
         self.logs = logs  # the logging extension (the server's; None: not offered)
         self.started = False  # set once the initial loads are done; cleared on shutdown
+        self.inflight = InFlight()  # requests from the fronts; refuses new ones on shutdown
         self.strict_readiness = strict_readiness
         self.tracing = tracing or Tracing(None)
         self.metadata = ServerMetadata(server_name, __version__, EXTENSIONS)
@@ -124,6 +126,14 @@ class InferenceCore:
         Raises:
             InferenceError: any failure, already mapped to a status by its class.
         """
+        admitted = _admit(self.inflight, call)
+        try:
+            return await self._infer(call)
+        finally:
+            if admitted:
+                self.inflight.leave()
+
+    async def _infer(self, call: InferCall[T]) -> T:
         received = time.perf_counter_ns()
         trace = (self.tracing.start_request(call.trace_carrier(), call.protocol, call.model)
                  if self.tracing.enabled else None)
@@ -175,6 +185,15 @@ class InferenceCore:
         if not mv.config.decoupled:
             yield await self.infer(call)
             return
+        admitted = _admit(self.inflight, call)
+        try:
+            async for response in self._stream(mv, call):
+                yield response
+        finally:
+            if admitted:
+                self.inflight.leave()
+
+    async def _stream(self, mv: ModelVersion, call: InferCall[T]) -> AsyncIterator[T]:
         received = time.perf_counter_ns()
         held = Held(self.shm)
         task: asyncio.Future[list[np.ndarray]] | None = None
@@ -317,3 +336,16 @@ def _timeout_us(parameters: dict[str, Any]) -> int:
             return 0
         raise InvalidInput(f"parameter 'timeout' must be a non-negative integer, got {raw!r}")
     return raw
+
+
+def _admit(inflight: InFlight, call: InferCall[Any]) -> bool:
+    """Count a request from a front (refused once the server is shutting down); calls between
+    models belong to an admitted request and pass.
+
+    Raises:
+        Unavailable: the server is shutting down.
+    """
+    if call.protocol == "local":
+        return False
+    inflight.enter()
+    return True

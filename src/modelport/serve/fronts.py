@@ -76,10 +76,11 @@ class GrpcFront:
 
     def __init__(self, handlers: list[Any], address: str, port: int,
                  options: list[tuple[str, Any]], tls: TlsSettings | None = None,
-                 interceptors: list[Any] | None = None) -> None:
+                 interceptors: list[Any] | None = None, max_calls: int | None = None) -> None:
         self.handlers, self.address, self.port, self.options = handlers, address, port, options
         self.tls = tls
         self.interceptors = interceptors or []
+        self.max_calls = max_calls  # beyond it grpc.aio refuses calls RESOURCE_EXHAUSTED
         self._server: Any = None
 
     async def start(self) -> int:
@@ -93,7 +94,8 @@ class GrpcFront:
         if self.tls is not None:
             self.tls.check()  # grpc itself would only fail each handshake
         server = grpc.aio.server(options=[*self.options, ("grpc.so_reuseport", 0)],
-                                 interceptors=self.interceptors or None)
+                                 interceptors=self.interceptors or None,
+                                 maximum_concurrent_rpcs=self.max_calls)
         server.add_generic_rpc_handlers(self.handlers)
         address = f"{_host(self.address)}:{self.port}"
         try:
@@ -115,6 +117,19 @@ class GrpcFront:
         if self._server is not None:
             await self._server.stop(grace_s)
             self._server = None
+
+
+def pending_call_options(max_calls: int) -> list[tuple[str, int]]:
+    """gRPC core options that let ``max_calls`` calls wait for a handler.
+
+    gRPC core cancels calls (CANCELLED, with no reason given) once more than 1,000 have arrived
+    that the Python server has not picked up yet, which a burst of a thousand calls on a few
+    connections reaches. The server's own limit (``maximum_concurrent_rpcs``) refuses calls
+    past ``max_calls`` with RESOURCE_EXHAUSTED as it picks them up; core holds up to four
+    times that many waiting to be picked up, so only a burst beyond that is cancelled.
+    """
+    return [("grpc.server.max_pending_requests", 4 * max_calls),
+            ("grpc.server.max_pending_requests_hard_limit", 4 * max_calls)]
 
 
 def _host(address: str) -> str:

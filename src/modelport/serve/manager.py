@@ -34,6 +34,7 @@ from modelport.errors import (
 )
 from modelport.repository import pbtxt
 from modelport.repository.layout import Repository, check_model_name, write_model_files
+from modelport.repository.resolve import select
 from modelport.runtime import RuntimeSettings
 from modelport.serve.histogram import LOAD_BUCKETS, Histogram
 from modelport.serve.memory import trim_heap
@@ -85,8 +86,11 @@ class ModelManager:
 
     def __init__(self, repository: Repository, settings: RuntimeSettings,
                  backends: BackendCatalog = BUILTINS, drain_timeout_s: float = 30.0,
-                 histograms: bool = True) -> None:
+                 histograms: bool = True, fall_back: bool = False) -> None:
         self.repository = repository
+        # when the newest versions fail and nothing serves the model, serve the newest ones
+        # that load (the repository is the source of truth: poll and none control modes)
+        self.fall_back = fall_back
         self.settings = settings
         self.backends = backends
         self.drain_timeout_s = drain_timeout_s
@@ -267,8 +271,46 @@ class ModelManager:
 
     async def _load_locked(self, name: str, config_override: Any, repository: Repository,
                            failure: FailureReport) -> None:
+        try:
+            await self._load_versions(name, config_override, repository, failure)
+        except ModelLoadError as exc:
+            state = self._models.get(name)
+            if not (self.fall_back and config_override is None and state is not None
+                    and state.failed and not state.live
+                    and await self._older_loadable(name, repository, frozenset(state.failed))):
+                raise
+            try:
+                await self._fall_back(name, state, repository, failure)
+            except ModelLoadError:
+                raise exc from None
+
+    async def _older_loadable(self, name: str, repository: Repository,
+                              exclude: frozenset[int]) -> bool:
+        try:
+            selection = await asyncio.to_thread(select, repository, name, None, self.backends,
+                                                exclude)
+        except ModelportError:
+            return False
+        return bool(selection.versions)
+
+    async def _fall_back(self, name: str, state: _ModelState, repository: Repository,
+                         failure: FailureReport) -> None:
+        """Serve the newest versions that load when the newest ones failed and nothing serves
+        the model (a restart that finds a version still being copied); the broken ones stay
+        in the index, and the next change to the repository tries them again."""
+        broken = dict(state.failed)
+        log.warning("model '%s': version(s) %s failed to load and no version serves it: "
+                    "loading the newest older version(s) instead", name, sorted(broken))
+        try:
+            await self._load_versions(name, None, repository, failure, frozenset(broken))
+        finally:
+            state.failed = {**broken, **state.failed}
+
+    async def _load_versions(self, name: str, config_override: Any, repository: Repository,
+                             failure: FailureReport, exclude: frozenset[int] = frozenset(),
+                             ) -> None:
         state = self._models.setdefault(name, _ModelState())
-        plan = await self._plan(name, state, config_override, repository, failure)
+        plan = await self._plan(name, state, config_override, repository, failure, exclude)
         if plan.build and plan.ignored:
             log.warning("model '%s': the config sets fields modelport does not act on (they are "
                         "kept and returned, with no effect): %s", name, ", ".join(plan.ignored))
@@ -287,13 +329,14 @@ class ModelManager:
             raise ModelLoadError(f"failed to load '{name}': {reason}")
 
     async def _plan(self, name: str, state: _ModelState, override: Any,
-                    repository: Repository, failure: FailureReport) -> LoadPlan:
+                    repository: Repository, failure: FailureReport,
+                    exclude: frozenset[int] = frozenset()) -> LoadPlan:
         """Plan off the event loop: completing a config parses the whole ONNX file (~60 ms for
         resnet18), which would stall every request in flight."""
         live = {v: LiveIdentity(mv.fingerprint, mv.config.message) for v, mv in state.live.items()}
         try:
             return await asyncio.to_thread(plan_load, repository, name, override, live,
-                                           self.backends)
+                                           self.backends, exclude)
         except ModelNotFound:
             if not state.live:
                 self._models.pop(name, None)

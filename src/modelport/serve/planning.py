@@ -47,8 +47,10 @@ class LoadPlan:
 
 
 def plan_load(repository: Repository, name: str, override: Any,
-              live: Mapping[int, LiveIdentity], backends: BackendCatalog) -> LoadPlan:
-    """Plan loading ``name`` (with a config ``override``, every selected version is rebuilt).
+              live: Mapping[int, LiveIdentity], backends: BackendCatalog,
+              exclude: frozenset[int] = frozenset()) -> LoadPlan:
+    """Plan loading ``name`` (with a config ``override``, every selected version is rebuilt),
+    leaving out the versions in ``exclude``.
 
     Raises:
         ModelNotFound: the repository has no such model.
@@ -56,7 +58,7 @@ def plan_load(repository: Repository, name: str, override: Any,
             versions the failure belongs to (empty when it is the model's, e.g. a bad config).
     """
     try:
-        selection = select(repository, name, override, backends)
+        selection = select(repository, name, override, backends, exclude)
     except ModelNotFound:
         raise
     except ModelportError as exc:

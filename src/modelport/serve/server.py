@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from modelport.runtime import RuntimeSettings
 from modelport.serve.config import ServerConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
-from modelport.serve.fronts import Front, GrpcFront, HttpFront
+from modelport.serve.fronts import Front, GrpcFront, HttpFront, pending_call_options
 from modelport.serve.local import LocalModels
 from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
@@ -32,6 +33,10 @@ from modelport.serve.tls import TlsSettings
 from modelport.serve.tracing import Tracing
 
 log = logging.getLogger("modelport.serve")
+
+# Past --drain-timeout, how long the server gives its fronts to deliver the 503s of the
+# requests it gave up on before it exits without them.
+ABANDON_GRACE_S = 1.0
 
 
 class Server:
@@ -46,6 +51,11 @@ class Server:
         self.control: ModelControl | None = None
         self.ports: dict[str, int] = {}  # front name -> bound port
         self._stack: contextlib.AsyncExitStack | None = None
+        # set when stop() gave up on requests still running past --drain-timeout: their
+        # runtime threads cannot be interrupted, so run() exits without joining them
+        self.abandoned = False
+        self._unloading: asyncio.Future[None] | None = None
+        self._deadline: float | None = None  # loop time by which stop() is to be done
 
     @property
     def http_port(self) -> int | None:
@@ -78,7 +88,8 @@ class Server:
                                    inline_below_us=cfg.inline_below_us, models=models)
         self.manager = manager = ModelManager(repository, settings,
                                               BackendCatalog(cfg.extra_backends),
-                                              cfg.drain_timeout_s, cfg.allow_metrics)
+                                              cfg.drain_timeout_s, cfg.allow_metrics,
+                                              cfg.model_control_mode != "explicit")
         tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
                    else Tracing.from_settings(cfg.traces_exporter, cfg.service_name,
                                               cfg.trace_config))
@@ -90,10 +101,10 @@ class Server:
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(logs.close)
             stack.callback(core.shm.close)
-            stack.push_async_callback(manager.shutdown)
+            stack.push_async_callback(self._unload_all)
             for front in self._fronts():
                 self.ports[front.name] = await front.start()
-                stack.push_async_callback(front.stop, cfg.shutdown_grace_s)
+                stack.push_async_callback(self._stop_front, front)
             await self._load_initial(repository)
             if cfg.model_control_mode == "poll":
                 poller = RepositoryPoller(manager, cfg.repository_poll_secs)
@@ -101,7 +112,7 @@ class Server:
                 task = asyncio.get_running_loop().create_task(poller.run())
                 stack.callback(task.cancel)
             core.started = True
-            stack.callback(setattr, core, "started", False)
+            stack.push_async_callback(self._quiesce)
             self._stack = stack.pop_all()
 
     def http_app(self) -> Any:
@@ -153,11 +164,13 @@ class Server:
             service = InferenceService(self.core, self.control, cfg.max_request_bytes)
             options = [("grpc.max_receive_message_length",
                         grpc_receive_limit(cfg.max_request_bytes)),
-                       ("grpc.max_send_message_length", 2**31 - 1)]
+                       ("grpc.max_send_message_length", 2**31 - 1),
+                       *pending_call_options(cfg.grpc_max_calls)]
             restrictions = cfg.grpc_restrictions
             interceptors = [RestrictionInterceptor(restrictions)] if restrictions else []
             fronts.append(GrpcFront(service.handlers(), cfg.grpc_address, cfg.grpc_port,
-                                    options, cfg.grpc_tls, interceptors))
+                                    options, cfg.grpc_tls, interceptors,
+                                    max_calls=cfg.grpc_max_calls))
         if cfg.metrics_port >= 0 and cfg.allow_metrics:
             app = HttpApp(Router(self._metrics_routes()), 1024)
             fronts.append(HttpFront("metrics", app, cfg.metrics_address, cfg.metrics_port,
@@ -177,6 +190,50 @@ class Server:
             except ModelportError as exc:
                 log.error("model '%s' is not available: %s", name, exc)
 
+    async def _quiesce(self) -> None:
+        """Shutdown's first step: readiness false, new requests refused (503 / UNAVAILABLE),
+        requests in flight finish within --drain-timeout; past it they are answered 503."""
+        assert self.core is not None and self.manager is not None
+        core, timeout_s = self.core, self.config.drain_timeout_s
+        self._deadline = asyncio.get_running_loop().time() + timeout_s
+        core.started = False
+        core.inflight.close()
+        if core.inflight.count:
+            log.info("waiting up to %gs (--drain-timeout) for %d request(s) in flight",
+                     timeout_s, core.inflight.count)
+        if await core.inflight.wait_idle(timeout_s):
+            return
+        log.warning("%d request(s) still running after --drain-timeout %gs: answering them "
+                    "503 and exiting without waiting for the runtime", core.inflight.count,
+                    timeout_s)
+        self.abandoned = True
+        self.manager.drain_timeout_s = 0.0
+        self._unloading = asyncio.ensure_future(self.manager.shutdown())
+        await core.inflight.wait_idle(ABANDON_GRACE_S)  # the 503s reach the fronts
+
+    def _remaining_s(self) -> float:
+        """Time left before the --drain-timeout deadline (never less than the abandon grace:
+        what is cut short still needs a moment to be answered)."""
+        if self._deadline is None:
+            return self.config.drain_timeout_s
+        return max(self._deadline - asyncio.get_running_loop().time(), ABANDON_GRACE_S)
+
+    async def _stop_front(self, front: Front) -> None:
+        # by now requests in flight are answered; what may remain are control calls (a load)
+        await front.stop(min(self.config.shutdown_grace_s, self._remaining_s()))
+
+    async def _unload_all(self) -> None:
+        assert self.manager is not None
+        if self.abandoned:  # _quiesce began it, and a stuck runtime call never ends
+            return
+        unloading = asyncio.ensure_future(self.manager.shutdown())
+        done, _ = await asyncio.wait([unloading], timeout=self._remaining_s())
+        if not done:  # a model load that does not end (a hung initialize)
+            log.warning("a model load is still running after --drain-timeout %gs: exiting "
+                        "without it", self.config.drain_timeout_s)
+            self.abandoned = True
+            self._unloading = unloading
+
     async def stop(self) -> None:
         """Stop taking requests, let in-flight ones finish, unload every model: start-up's
         steps in reverse."""
@@ -184,8 +241,14 @@ class Server:
         if stack is not None:
             await stack.aclose()
 
-    async def serve_forever(self) -> None:
-        """Start, print where we listen, run until SIGINT/SIGTERM, stop gracefully."""
+    async def serve_forever(self, exit_if_abandoned: bool = False) -> None:
+        """Start, print where we listen, run until SIGINT/SIGTERM, stop gracefully.
+
+        Args:
+            exit_if_abandoned: when requests were still running past --drain-timeout, end
+                the process at once (``os._exit(0)``) instead of waiting for their runtime
+                threads, which nothing can interrupt (the command line's choice).
+        """
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -196,10 +259,13 @@ class Server:
         await stop.wait()
         log.info("shutting down")
         await self.stop()
+        if self.abandoned and exit_if_abandoned:
+            logging.shutdown()
+            os._exit(0)
 
     def run(self) -> None:
         """Blocking entry point for the command line."""
-        asyncio.run(self.serve_forever())
+        asyncio.run(self.serve_forever(exit_if_abandoned=True))
 
     def _announce(self) -> None:
         assert self.manager is not None and self.core is not None

@@ -115,3 +115,34 @@ def test_cache_off_writes_nothing(tmp_path: Path) -> None:
     np.testing.assert_allclose(_run(path, None), _expected(0), rtol=1e-5)
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
         "model.onnx", "model.onnx.data"]
+
+
+def test_unwritable_cache_costs_the_cache_not_the_load(tmp_path: Path) -> None:
+    """A cache path under a regular file (no write can succeed, even as root): the model
+    loads from the user's files."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    path = _linear(tmp_path / "lin" / "1", seed=0)
+    np.testing.assert_allclose(_run(path, blocker / "cache"), _expected(0), rtol=1e-5)
+
+
+def test_private_folders_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    """A writer killed mid-entry leaves <key>.<pid>.tmp; the next write of that entry removes
+    it when the pid is gone, and keeps a live process's."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    path = _linear(tmp_path / "lin" / "1", seed=0)
+    _run(path, cache)
+    (entry,) = _entries(cache)
+    shutil.rmtree(entry)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    orphan = entry.with_name(f"{entry.name}.{dead}.tmp")
+    live = entry.with_name(f"{entry.name}.1.tmp")  # pid 1 is always running
+    for folder in (orphan, live):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"half")
+    np.testing.assert_allclose(_run(path, cache), _expected(0), rtol=1e-5)
+    assert not orphan.exists() and live.exists() and entry.is_dir()

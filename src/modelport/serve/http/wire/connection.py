@@ -120,8 +120,13 @@ class HttpConnection(asyncio.Protocol):
         """Tell the app its client is gone; unblock writers."""
         self.registry.discard(self)
         self._deadline.cancel()
-        if self._active is not None:
-            self._active.disconnect()
+        active = self._active
+        if active is not None:
+            active.disconnect()
+            if self.task is not None and active.body_complete and not active.response_complete:
+                # the client is gone (reset, or our transport failed): whatever the app awaits
+                # (a queued inference) is cancelled, which frees its slot and counts it
+                self.task.cancel()
         self._queue.clear()
         self.write_paused = False
         if self._drain is not None and not self._drain.done():
