@@ -11,15 +11,19 @@ without outputs reaches the client as an empty response; without it, that one is
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from modelport.errors import InferenceError
 from modelport.repository.config import ModelConfig
 from modelport.serve.core import InferenceCore
+from modelport.serve.faults import internal_error
 from modelport.serve.grpc import codec
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
 from modelport.serve.types import InferRequest, InferResponse
+
+log = logging.getLogger("modelport.grpc")
 
 FINAL_FLAG = "triton_final_response"
 WANTS_FINAL = "triton_enable_empty_final_response"
@@ -71,6 +75,9 @@ async def responses(core: InferenceCore, requests: AsyncIterator[Any], context: 
                     out.put_nowait(pb.ModelStreamInferResponse(infer_response=message))
         except InferenceError as exc:
             out.put_nowait(pb.ModelStreamInferResponse(error_message=str(exc)))
+        except Exception:  # a bug costs this request only, and its answer says nothing inside
+            message = internal_error(log, "ModelStreamInfer")
+            out.put_nowait(pb.ModelStreamInferResponse(error_message=message))
 
     async def read() -> None:
         try:
