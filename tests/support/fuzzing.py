@@ -220,7 +220,8 @@ def near_valid_body(draw: st.DrawFn, model: str) -> dict[str, Any]:
     runtime instead of stopping at the first parse check."""
     body = draw(valid_body(model))
     for mutation in draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=3)):
-        entry = draw(st.sampled_from(body["inputs"])) if body["inputs"] else {}
+        entries = [e for e in body["inputs"] if isinstance(e, dict)]
+        entry: dict[str, Any] = draw(st.sampled_from(entries)) if entries else {}
         if mutation == "shape":
             entry["shape"] = draw(st.lists(DIMS, max_size=4))
         elif mutation == "datatype":
@@ -232,7 +233,9 @@ def near_valid_body(draw: st.DrawFn, model: str) -> dict[str, Any]:
         elif mutation == "duplicate" and entry:
             body["inputs"].append(dict(entry))
         elif mutation == "param":
-            entry.setdefault("parameters", {}).update(draw(PARAMS))
+            params = entry.get("parameters")
+            entry["parameters"] = {**(params if isinstance(params, dict) else {}),
+                                   **draw(PARAMS)}
         elif mutation == "output":
             body.setdefault("outputs", []).append({"name": draw(st.sampled_from(
                 OUTPUTS[model]) | NAMES), "parameters": draw(PARAMS)})
@@ -244,5 +247,7 @@ def near_valid_body(draw: st.DrawFn, model: str) -> dict[str, Any]:
             entry["data"] = draw(st.sampled_from([[[[1.0, 2.0]]], [[1.0], [2.0, 3.0]], [[]],
                                                   [[1.0, 2.0]] * 2]))
         elif mutation == "batch":
-            entry["shape"] = [draw(st.integers(0, 9)), *entry.get("shape", [0])[1:]]
+            shape = entry.get("shape")
+            rest = shape[1:] if isinstance(shape, list) else []
+            entry["shape"] = [draw(st.integers(0, 9)), *rest]
     return body

@@ -23,6 +23,7 @@ from modelport.serve.config import ServerConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.fronts import Front, GrpcFront, HttpFront
+from modelport.serve.limits import RequestLimits
 from modelport.serve.local import LocalModels
 from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
@@ -84,7 +85,8 @@ class Server:
                                               cfg.trace_config))
         logs = LogSettings()
         self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness, cfg.server_id,
-                                         SharedMemory(cfg.allow_client_shm), logs)
+                                         SharedMemory(cfg.allow_client_shm), logs,
+                                         RequestLimits(cfg.max_tensor_elements))
         models.bind(core, asyncio.get_running_loop())
         self.control = ModelControl(manager, cfg.model_control_mode, cfg.control_token)
         async with contextlib.AsyncExitStack() as stack:
@@ -148,7 +150,7 @@ class Server:
         fronts: list[Front] = []
         if cfg.http_port >= 0:
             fronts.append(HttpFront("HTTP", self.http_app(), cfg.http_address, cfg.http_port,
-                                    cfg.http_tls))
+                                    cfg.http_tls, cfg.max_header_bytes))
         if cfg.grpc_port >= 0:
             service = InferenceService(self.core, self.control, cfg.max_request_bytes)
             options = [("grpc.max_receive_message_length",

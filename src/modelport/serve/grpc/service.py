@@ -25,6 +25,7 @@ from modelport.serve.grpc import answers, codec, streaming
 from modelport.serve.grpc.proto import HEALTH_SERVICE_NAME, SERVICE_NAME, health_pb2
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
 from modelport.serve.http.shm_routes import CUDA_REFUSAL
+from modelport.serve.limits import RequestLimits
 from modelport.serve.types import InferRequest, InferResponse
 
 log = logging.getLogger("modelport.grpc")
@@ -97,9 +98,9 @@ class GrpcInfer:
         """The call's metadata (``traceparent``)."""
         return {m.key: str(m.value) for m in self.context.invocation_metadata() or ()}
 
-    def decode(self, config: ModelConfig) -> InferRequest:
+    def decode(self, config: ModelConfig, limits: RequestLimits) -> InferRequest:
         """ModelInferRequest to the core's request."""
-        return codec.decode_infer(self.message)
+        return codec.decode_infer(self.message, config, limits)
 
     def encode(self, response: InferResponse, request: InferRequest) -> pb.ModelInferResponse:
         """Every output in raw_output_contents."""

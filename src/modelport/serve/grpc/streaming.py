@@ -21,6 +21,7 @@ from modelport.serve.core import InferenceCore
 from modelport.serve.faults import internal_error
 from modelport.serve.grpc import codec
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
+from modelport.serve.limits import RequestLimits
 from modelport.serve.types import InferRequest, InferResponse
 
 log = logging.getLogger("modelport.grpc")
@@ -44,9 +45,9 @@ class GrpcStreamInfer:
         """The call's metadata (``traceparent``)."""
         return {m.key: str(m.value) for m in self.context.invocation_metadata() or ()}
 
-    def decode(self, config: ModelConfig) -> InferRequest:
+    def decode(self, config: ModelConfig, limits: RequestLimits) -> InferRequest:
         """ModelInferRequest to the core's request."""
-        return codec.decode_infer(self.message)
+        return codec.decode_infer(self.message, config, limits)
 
     def encode(self, response: InferResponse, request: InferRequest,
                ) -> pb.ModelInferResponse | None:
@@ -76,8 +77,8 @@ async def responses(core: InferenceCore, requests: AsyncIterator[Any], context: 
         except InferenceError as exc:
             out.put_nowait(pb.ModelStreamInferResponse(error_message=str(exc)))
         except Exception:  # a bug costs this request only, and its answer says nothing inside
-            message = internal_error(log, "ModelStreamInfer")
-            out.put_nowait(pb.ModelStreamInferResponse(error_message=message))
+            text = internal_error(log, "ModelStreamInfer")
+            out.put_nowait(pb.ModelStreamInferResponse(error_message=text))
 
     async def read() -> None:
         try:
