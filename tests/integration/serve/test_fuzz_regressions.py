@@ -199,11 +199,12 @@ def test_deep_json_nesting_is_400(srv: LoopServer, where: str) -> None:
     """JSON nested 100,000 deep anywhere in the body is 400, never a crash."""
     deep = "[" * 100_000 + "]" * 100_000
     bodies = {
-        "data": '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":%s}]}' % deep,
-        "parameters": '{"parameters":{"p":%s},"inputs":[]}' % deep,
+        "data": '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":DEEP}]}',
+        "parameters": '{"parameters":{"p":DEEP},"inputs":[]}',
         "top": deep}
     for extra in ("", "NaN"):  # NaN takes the stdlib parser's path
-        body = bodies[where].replace('"inputs"', f'"n":{extra or 0},"inputs"', 1)
+        body = bodies[where].replace("DEEP", deep)
+        body = body.replace('"inputs"', f'"n":{extra or 0},"inputs"', 1)
         reply = _post(srv, "/v2/models/echo/infer", body.encode())
         assert reply.status_code == 400, reply.text
         assert not FORBIDDEN.search(reply.content)
