@@ -118,7 +118,9 @@ def to_view(msg: Any) -> ModelConfig:
     _unique(name, [t.name for t in outputs], "output")
     groups = tuple(
         InstanceGroup(
-            count=g.count or 1, kind=model_config_pb2.ModelInstanceGroup.Kind.Name(g.kind)
+            # below 1 means one, as Triton normalizes it: a negative count made no instance,
+            # and requests waited forever on a queue nobody served
+            count=max(g.count, 1), kind=model_config_pb2.ModelInstanceGroup.Kind.Name(g.kind)
         )
         for g in msg.instance_group
     ) or (InstanceGroup(),)

@@ -399,6 +399,15 @@ def test_invalid_dims_are_rejected(dims: str) -> None:
     assert "output 'y'" in message and "invalid dims" in message
 
 
+@pytest.mark.parametrize("counts", ["[ { count: -3 } ]", "[ { count: -3 }, { count: 1 } ]",
+                                    "[ { count: 0 } ]"])
+def test_instance_counts_below_one_mean_one(counts: str) -> None:
+    """An instance group count below 1 is one instance, as Triton normalizes it (found by
+    fuzzing: -3 made no instance at all, and requests waited on a queue nobody served)."""
+    view = pbtxt.to_view(pbtxt.parse_text(_config(instance_group=counts)))
+    assert view.instance_count >= 1 and all(g.count == 1 for g in view.instance_groups[:1])
+
+
 def test_error_names_the_model() -> None:
     """Validation errors start with the model's name."""
     assert _view_error(_config(name='"resnet"', max_batch_size=-3)).startswith("model 'resnet'")
