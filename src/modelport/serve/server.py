@@ -111,6 +111,7 @@ class Server:
         for driving the server in-process (``httpx.ASGITransport``) without a socket."""
         from modelport.serve.http.app import HttpApp
         from modelport.serve.http.endpoints import OipEndpoints, debug_routes
+        from modelport.serve.http.openapi import openapi_routes
         from modelport.serve.http.restricted import restrict_routes
         from modelport.serve.http.routing import Router
         from modelport.serve.http.settings_routes import settings_routes
@@ -119,7 +120,7 @@ class Server:
 
         assert self.core is not None and self.control is not None, "start() the server first"
         routes = [*OipEndpoints(self.core, self.control).routes(), *shm_routes(self.core.shm),
-                  *settings_routes(self.core), *self._metrics_routes()]
+                  *settings_routes(self.core), *self._metrics_routes(), *openapi_routes()]
         if self.config.debug_endpoints:
             routes += debug_routes(self.core, self.control, MemoryDebugger())
         restrictions = self.config.http_restrictions

@@ -72,7 +72,9 @@ def _header_length(raw: str | None) -> int | None:
 
 def _body_object(req: Request) -> dict[str, Any]:
     body = codec.loads(req.body) if req.body.strip() else {}
-    return body if isinstance(body, dict) else {}
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return body
 
 
 class OipEndpoints:
