@@ -13,9 +13,9 @@ import httpx
 import pytest
 import schemathesis
 import yaml
-from schemathesis import GenerationMode, checks
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode, checks
 from support.fuzzing import FORBIDDEN, build_repo
 from support.server import ServerProcess
 
