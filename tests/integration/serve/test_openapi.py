@@ -102,7 +102,7 @@ def test_api_conforms_to_its_description(live: ServerProcess, mode: GenerationMo
                                               excluded_checks=EXCLUDED)
             status = response.status_code
             if status >= 500:
-                assert status in DELIBERATE_5XX, (operation.label, status, response.text)
+                assert status in DELIBERATE_5XX, (case.operation.label, status, response.text)
                 assert DELIBERATE_5XX[status] in response.json()["error"], response.text
             assert not FORBIDDEN.search(response.content)
 
