@@ -251,3 +251,17 @@ def near_valid_body(draw: st.DrawFn, model: str) -> dict[str, Any]:
             rest = shape[1:] if isinstance(shape, list) else []
             entry["shape"] = [draw(st.integers(0, 9)), *rest]
     return body
+
+
+class BuggyBackend:
+    """A backend whose instances raise a plain Python error, as a backend bug would."""
+
+    def load(self, path: Path, config: Any, index: int, settings: Any) -> Any:
+        """An instance that fails every batch."""
+        from modelport.runtime.fake import FakeInstance
+
+        class Buggy(FakeInstance):
+            def run(self, inputs: Any, outputs: Any) -> Any:
+                raise KeyError("secret /opt/app/model_code.py")
+
+        return Buggy(config)

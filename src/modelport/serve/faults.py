@@ -12,12 +12,10 @@ import logging
 import secrets
 
 
-def internal_error(log: logging.Logger, where: str) -> str:
-    """Log the exception being handled under a fresh id; return the client's message.
-
-    Call it from an ``except`` block.
-    """
+def internal_error(log: logging.Logger, where: str, exc: BaseException | None = None) -> str:
+    """Log ``exc`` (by default the exception being handled, from an ``except`` block) under
+    a fresh id; return the client's message."""
     incident = secrets.token_hex(6)
-    log.exception("internal error %s in %s", incident, where)
+    log.error("internal error %s in %s", incident, where, exc_info=exc or True)
     return (f"internal error (id {incident}): the server failed on this request; its log has "
             "the details under this id")

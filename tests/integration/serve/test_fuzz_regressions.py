@@ -231,3 +231,38 @@ def test_index_body_must_be_an_object(srv: LoopServer) -> None:
         reply = srv.request("POST", "/v2/repository/index", body)
         assert reply.status_code == 400 and "JSON object" in reply.json()["error"]
     assert srv.request("POST", "/v2/repository/index", b"").status_code == 200
+
+
+OPTIONAL = """
+backend: "fake"
+max_batch_size: 4
+input [{ name: "x" data_type: TYPE_FP32 dims: [ 2 ] },
+       { name: "s" data_type: TYPE_STRING dims: [ -1 ] optional: true }]
+output [{ name: "y" data_type: TYPE_FP32 dims: [ 2 ] }]
+"""
+
+
+def test_backend_bugs_answer_an_id_and_optional_inputs_reach_the_fake(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A backend raising a plain Python error answers 500 with an incident id and no
+    exception text (atheris found 'model failed: KeyError: ...' in the answer); the fake
+    backend serves a request that leaves an optional input out (that KeyError)."""
+    root = tmp_path / "models"
+    for name, backend in (("opt", "fake"), ("buggy", "buggy")):
+        (root / name / "1").mkdir(parents=True)
+        (root / name / "config.pbtxt").write_text(OPTIONAL.replace("fake", backend))
+    server = LoopServer(root, tmp_path / "cache",
+                        extra_backends={"buggy": "support.fuzzing:BuggyBackend"})
+    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [1, 2]}]}
+    try:
+        assert _post(server, "/v2/models/opt/infer", body).status_code == 200
+        with caplog.at_level(logging.ERROR, logger="modelport"):
+            reply = _post(server, "/v2/models/buggy/infer", body)
+    finally:
+        server.stop()
+    assert reply.status_code == 500
+    message = reply.json()["error"]
+    assert message.startswith("model 'buggy' failed: internal error (id ")
+    assert "secret" not in message and "KeyError" not in message
+    incident = message.split("(id ")[1].split(")")[0]
+    assert any(incident in r.getMessage() and r.exc_info for r in caplog.records)
