@@ -87,8 +87,11 @@ def _http_json() -> Callable[[bytes], None]:
 def _http_raw() -> Callable[[bytes], None]:
     from modelport.serve.http import codec
 
-    configs = [_config(ECHO.replace("TYPE_FP32 dims: [ 2 ]", t, 1)) for t in (
-        "TYPE_FP32 dims: [ 2 ]", "TYPE_INT64 dims: [ -1 ]", "TYPE_STRING dims: [ 1 ]")]
+    single = ('name: "m" max_batch_size: 4 input [{ name: "x" data_type: TYPE }] '
+              'output [{ name: "y" data_type: TYPE_FP32 dims: [ 2 ] }]')
+    configs = [_config(single.replace("TYPE", t)) for t in (
+        "TYPE_FP32 dims: [ 2 ]", "TYPE_INT64 dims: [ -1 ]", "TYPE_STRING dims: [ 1 ]",
+        "TYPE_FP16 dims: [ -1, 3 ]")]
     refused = _refusals()
 
     def run(data: bytes) -> None:
@@ -152,6 +155,8 @@ def _shm() -> Callable[[bytes], None]:
 
 
 def _pbtxt() -> Callable[[bytes], None]:
+    from modelport.repository import pbtxt  # noqa: F401  (imported here to be instrumented)
+
     refused = _refusals()
 
     def run(data: bytes) -> None:

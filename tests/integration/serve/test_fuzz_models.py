@@ -46,7 +46,8 @@ FIELDS = st.sampled_from([
     'parameters {{ key: "{s}" value {{ string_value: "{s}" }} }}',
     "model_transaction_policy {{ decoupled: true }}", 'name: "{s}"',
     'input [{{ name: "a" data_type: TYPE_FP32 format: FORMAT_NCHW dims: [ {i}, {i}, {i} ] }}]',
-    "optimization {{ priority: PRIORITY_MAX }}", 'cc_model_filenames {{ key: "{s}" value: "x" }}',
+    "optimization {{ priority: PRIORITY_MAX }}", 'input [{{ name: "a" data_type: {i} }}]',
+    "instance_group [{{ kind: {i} }}]", 'cc_model_filenames {{ key: "{s}" value: "x" }}',
     "model_warmup [{{ name: \"w\" batch_size: {i} inputs {{ key: \"a\" value {{ data_type: "
     "TYPE_FP32 dims: [ {i} ] zero_data: true }} }} }}]"])
 INTS = st.integers(-3, 5) | st.sampled_from([2**31, 2**62, -2**63, 2**63 - 1])
@@ -232,3 +233,15 @@ def test_tensor_name_that_is_not_utf8_is_a_config_error(srv: LoopServer,
         "file:1/model.onnx": base64.b64encode(_bad_utf8_name_model()).decode()}})
     reply = srv.request("POST", "/v2/repository/models/badname/load", body.encode())
     assert reply.status_code == 400 and "not valid UTF-8" in reply.json()["error"]
+
+
+def test_unnamed_enum_numbers_are_config_errors(srv: LoopServer) -> None:
+    """A config naming an enum by a number the schema lacks (``data_type: 32``) is refused
+    where it is parsed (atheris found the ValueError it raised later, a 500 on the load API)."""
+    config = {"backend": "fake", "max_batch_size": 1,
+              "input": [{"name": "x", "data_type": 32, "dims": [1]}],
+              "output": [{"name": "y", "data_type": "TYPE_FP32", "dims": [1]}]}
+    body = json.dumps({"parameters": {"config": json.dumps(config)}})
+    reply = srv.request("POST", "/v2/repository/models/echo/load", body.encode())
+    assert reply.status_code == 400, reply.text
+    assert "data_type' has the value 32" in reply.json()["error"]
