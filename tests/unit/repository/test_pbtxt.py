@@ -411,11 +411,12 @@ def test_instance_counts_below_one_mean_one(counts: str) -> None:
 @pytest.mark.parametrize("field", ['input [ { name: "x" data_type: 32 dims: [1] } ]',
                                    "instance_group [ { kind: 9 } ]",
                                    'input [ { name: "x" data_type: 2147483648 } ]',
-                                   "dynamic_batching { default_queue_policy { timeout_action: 7 } }"])
+                                   "dynamic_batching { default_queue_policy "
+                                   "{ timeout_action: 7 } }"])
 def test_enum_numbers_the_schema_lacks_are_refused(field: str) -> None:
     """Enum numbers without a name are refused at parse time, naming the field."""
     key, _, value = field.partition(" ")
-    with pytest.raises(ModelConfigError, match="does not name|out of range"):
+    with pytest.raises(ModelConfigError, match=r"does not name|out of range"):
         pbtxt.parse_text(f"{key} {value}" if value.startswith("{") else field)
 
 
