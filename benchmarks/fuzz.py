@@ -87,9 +87,9 @@ def _http_json() -> Callable[[bytes], None]:
 def _http_raw() -> Callable[[bytes], None]:
     from modelport.serve.http import codec
 
-    single = ('name: "m" max_batch_size: 4 input [{ name: "x" data_type: TYPE }] '
+    single = ('name: "m" max_batch_size: 4 input [{ name: "x" data_type: @ }] '
               'output [{ name: "y" data_type: TYPE_FP32 dims: [ 2 ] }]')
-    configs = [_config(single.replace("TYPE", t)) for t in (
+    configs = [_config(single.replace("@", t)) for t in (
         "TYPE_FP32 dims: [ 2 ]", "TYPE_INT64 dims: [ -1 ]", "TYPE_STRING dims: [ 1 ]",
         "TYPE_FP16 dims: [ -1, 3 ]")]
     refused = _refusals()
