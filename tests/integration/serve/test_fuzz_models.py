@@ -198,6 +198,8 @@ def test_hostile_model_over_the_load_api(srv: LoopServer, data: bytes,
     reply = srv.request("POST", "/v2/repository/models/hostile/load", body.encode())
     event(f"HTTP {reply.status_code}")
     check_answer(reply.status_code, reply.content, "load")
+    root = str(srv.server.config.model_repository)
+    assert root not in reply.text and srv.server.config.cache_dir.name not in reply.text
     assert srv.request("GET", "/v2/health/live").status_code == 200
 
 
