@@ -12,8 +12,8 @@ requests through the ASGI app of a served repository: path, headers, gzip/deflat
 codec and validation), ``shm`` (register and tensor parameters), ``pbtxt`` (config.pbtxt
 text to a checked config), ``onnx`` (ONNX files through auto-completion). A target fails on
 any exception other than modelport's own refusals, and on any HTTP answer of 500 or one with
-internal detail. ``pip install atheris`` first (not in any extra: it builds against clang's
-libFuzzer where no wheel fits).
+internal detail. ``pip install 'modelport[fuzz]'`` (atheris) first; it is kept out of the
+test extra because it builds against clang's libFuzzer where no wheel fits.
 """
 
 from __future__ import annotations
