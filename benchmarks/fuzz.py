@@ -8,7 +8,8 @@ or the default suite's hypothesis harnesses with many more cases.
 Targets (``atheris``): ``http_json`` (infer bodies, JSON or with binary tensors, through the
 HTTP codec and validation), ``http_raw`` (raw single-tensor bodies), ``http_app`` (whole
 requests through the ASGI app of a served repository: path, headers, gzip/deflate bodies),
-``tensors`` (BYTES length prefixes), ``grpc`` (ModelInferRequest bytes through the gRPC
+``wire`` (raw bytes to the HTTP/1.1 server over loopback: request lines, headers, chunked
+framing), ``tensors`` (BYTES length prefixes), ``grpc`` (ModelInferRequest bytes through the gRPC
 codec and validation), ``shm`` (register and tensor parameters), ``pbtxt`` (config.pbtxt
 text to a checked config), ``onnx`` (ONNX files through auto-completion). A target fails on
 any exception other than modelport's own refusals, and on any HTTP answer of 500 or one with
@@ -44,7 +45,8 @@ HARNESSES = ["tests/integration/serve/test_fuzz_http.py",
 
 def _targets() -> dict[str, Callable[[], Callable[[bytes], None]]]:
     return {"http_json": _http_json, "http_raw": _http_raw, "http_app": _http_app,
-            "tensors": _tensors, "grpc": _grpc, "shm": _shm, "pbtxt": _pbtxt, "onnx": _onnx}
+            "wire": _wire, "tensors": _tensors, "grpc": _grpc, "shm": _shm, "pbtxt": _pbtxt,
+            "onnx": _onnx}
 
 
 def _config(text: str) -> Any:
@@ -243,6 +245,12 @@ def _seeds(target: str) -> list[bytes]:
             b"\x02\x04" + json.dumps({"log_info": False}).encode()]
     if target == "http_raw":
         return [b"\x00" + struct.pack("<2f", 1, 2), b"\x01" + bytes(16), b"\x02hello"]
+    if target == "wire":
+        return [b"GET /e HTTP/1.1\r\nHost: t\r\n\r\n",
+                b"POST /e HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+                b"POST /e HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+                b"\r\n", b"POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n"
+                b"\r\nx"]
     if target == "tensors":
         return [b"\x02" + struct.pack("<I", 1) + b"a" + struct.pack("<I", 0)]
     if target == "grpc":
@@ -264,6 +272,43 @@ def _seeds(target: str) -> list[bytes]:
 
         return [add_model(2.0).SerializeToString()]
     return []
+
+
+def _wire() -> Callable[[bytes], None]:
+    import socket
+    import threading
+
+    from modelport.serve.http.app import HttpApp
+    from modelport.serve.http.routing import Params, Reply, Request, Route, Router
+    from modelport.serve.http.wire import WireServer, WireSettings
+
+    async def echo(req: Request, p: Params) -> Reply:
+        return Reply(200, req.body)
+
+    app = HttpApp(Router([Route("POST", "/e", echo), Route("GET", "/e", echo)]), 1 << 16)
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = WireServer(app, WireSettings(idle_timeout_s=0.5, linger_s=0.05,
+                                          max_head_bytes=4096))
+    port = asyncio.run_coroutine_threadsafe(server.start(listener), loop).result(10)
+    status = re.compile(rb"HTTP/1\.1 (\d{3}) ")
+
+    def run(data: bytes) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            try:
+                sock.sendall(data)
+                sock.shutdown(socket.SHUT_WR)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            except OSError:
+                return  # the server answered and closed first
+        for code in status.findall(answer):
+            if code.startswith(b"5") and code != b"505":  # 505: HTTP/2.0, HTTP/0.9 (RFC 9110)
+                raise AssertionError(f"{data[:200]!r}: {answer[:300]!r}")
+    return run
 
 
 def run_atheris(target: str, libfuzzer_args: list[str]) -> None:
