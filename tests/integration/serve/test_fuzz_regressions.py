@@ -266,3 +266,31 @@ def test_backend_bugs_answer_an_id_and_optional_inputs_reach_the_fake(
     assert "secret" not in message and "KeyError" not in message
     incident = message.split("(id ")[1].split(")")[0]
     assert any(incident in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_stream_server_fault_answers_an_id_and_the_stream_goes_on(
+        srv: LoopServer, channel: grpc.Channel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug while answering one streamed request is that request's error_message (an id, no
+    exception text); the stream carries on (it used to end the whole stream)."""
+    core = srv.server.core
+    assert core is not None
+    real = core.stream
+    calls = []
+
+    def flaky(call: object) -> object:
+        calls.append(call)
+        if len(calls) == 1:
+            raise RuntimeError("secret detail")
+        return real(call)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(core, "stream", flaky)
+    good = pb.ModelInferRequest(model_name="echo")
+    good.inputs.add(name="x", datatype="FP32", shape=[1, 2])
+    good.raw_input_contents.append(struct.pack("<2f", 1, 2))
+    rpc = channel.stream_stream(SERVICE + "ModelStreamInfer",
+                                request_serializer=pb.ModelInferRequest.SerializeToString,
+                                response_deserializer=pb.ModelStreamInferResponse.FromString)
+    answers = list(rpc(iter([good, good]), timeout=30))
+    assert answers[0].error_message.startswith("internal error (id ")
+    assert "secret" not in answers[0].error_message
+    assert not answers[1].error_message
