@@ -72,6 +72,8 @@ def _signature(path_text: str, size: int, mtime_ns: int,
 
 
 def _tensor(path: Path, value: Any) -> GraphTensor:
+    if not isinstance(value.name, str):  # protobuf hands invalid UTF-8 back as bytes
+        raise ModelConfigError(f"{path}: a graph tensor name is not valid UTF-8")
     tensor_type = value.type.tensor_type
     dt = BY_ONNX.get(tensor_type.elem_type)
     if dt is None:
@@ -81,7 +83,8 @@ def _tensor(path: Path, value: Any) -> GraphTensor:
         )
     shape = tensor_type.shape.dim
     dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in shape)
-    symbols = tuple(d.dim_param if d.HasField("dim_param") else "" for d in shape)
+    symbols = tuple(d.dim_param if d.HasField("dim_param") and isinstance(d.dim_param, str)
+                    else "" for d in shape)
     return GraphTensor(value.name, dt.config, dims, symbols)
 
 

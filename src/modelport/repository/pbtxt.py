@@ -47,8 +47,9 @@ def parse_text(text: str, source: str = "config.pbtxt") -> Any:
     msg = Message()
     try:
         text_format.Parse(text, msg)
-    except text_format.ParseError as exc:
+    except (text_format.ParseError, ValueError) as exc:  # ValueError: an enum number past int32
         raise ModelConfigError(f"{source}: {exc}") from None
+    _check_enums(msg, source)
     return msg
 
 
@@ -60,9 +61,32 @@ def parse_json(data: dict[str, Any] | str, source: str = "config") -> Any:
             json_format.Parse(data, msg)
         else:
             json_format.ParseDict(data, msg)
-    except json_format.ParseError as exc:
+    except (json_format.ParseError, ValueError) as exc:
         raise ModelConfigError(f"{source}: {exc}") from None
+    _check_enums(msg, source)
     return msg
+
+
+def _check_enums(msg: Any, source: str) -> None:
+    """Refuse enum numbers the schema does not name (``data_type: 32``): proto3 keeps them,
+    and every reader of the config would fail on them later (found by fuzzing)."""
+    for field, value in msg.ListFields():
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            values = list(value.values()) if field.message_type.fields_by_name[
+                "value"].message_type is not None else []
+        elif field.label == FieldDescriptor.LABEL_REPEATED:
+            values = list(value)
+        else:
+            values = [value]
+        if field.enum_type is not None:
+            for number in values:
+                if number not in field.enum_type.values_by_number:
+                    raise ModelConfigError(f"{source}: field '{field.name}' has the value "
+                                           f"{number}, which {field.enum_type.name} does not "
+                                           "name")
+        elif field.message_type is not None:
+            for item in values:
+                _check_enums(item, source)
 
 
 def to_text(msg: Any) -> str:
@@ -118,7 +142,9 @@ def to_view(msg: Any) -> ModelConfig:
     _unique(name, [t.name for t in outputs], "output")
     groups = tuple(
         InstanceGroup(
-            count=g.count or 1, kind=model_config_pb2.ModelInstanceGroup.Kind.Name(g.kind)
+            # below 1 means one, as Triton normalizes it: a negative count made no instance,
+            # and requests waited forever on a queue nobody served
+            count=max(g.count, 1), kind=model_config_pb2.ModelInstanceGroup.Kind.Name(g.kind)
         )
         for g in msg.instance_group
     ) or (InstanceGroup(),)

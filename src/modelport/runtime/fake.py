@@ -33,7 +33,7 @@ class FakeInstance:
         """Sleep ``delay_ms`` then echo."""
         if self.delay_s:
             time.sleep(self.delay_s)
-        arrays = [inputs[spec.name] for spec in self.config.inputs]
+        arrays = [inputs[spec.name] for spec in self.config.inputs if spec.name in inputs]
         first = arrays[0]
         self.batches.append(int(first.shape[0]) if first.ndim else 1)
         if self.fail_on is not None and first.dtype.kind in "fiu" and (first == self.fail_on).any():

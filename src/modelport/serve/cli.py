@@ -71,6 +71,12 @@ def _network_arguments(net: Any) -> None:
     net.add_argument("--max-request-size", "--http-max-input-size", type=int,
                      default=64 * 1024 * 1024, metavar="BYTES", dest="max_request_size",
                      help="largest request body accepted, after decompression (default 64 MiB)")
+    net.add_argument("--max-header-size", type=int, default=64 * 1024, metavar="BYTES",
+                     help="largest HTTP request line and headers together; more is answered "
+                     "431 (default 64 KiB)")
+    net.add_argument("--max-tensor-elements", type=int, default=1 << 30, metavar="N",
+                     help="largest element count an input's shape may name, checked before "
+                     "any tensor is built (default 2**30)")
     net.add_argument("--allow-client-shm", type=_boolean, default=False, metavar="BOOL",
                      help="let clients register system shared memory regions for inputs and "
                      "outputs (Triton's flag; default false: a client picks which of the "
@@ -194,6 +200,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         model_control_mode=args.model_control_mode, load_models=args.load_model,
         repository_poll_secs=args.repository_poll_secs,
         max_request_bytes=args.max_request_size, control_token=args.control_token,
+        max_header_bytes=args.max_header_size, max_tensor_elements=args.max_tensor_elements,
         intra_op_threads=args.intra_op_threads,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         model_cache=args.model_cache and args.cache_dir != "",

@@ -32,6 +32,9 @@ class ServerConfig:
         grpc_max_calls: gRPC calls held at once (running, queued, or received and not yet
             picked up by a handler); more are refused RESOURCE_EXHAUSTED at once. gRPC's own
             defaults instead cancel calls silently past 1,000 waiting in a burst.
+        max_tensor_elements: largest element count an input's shape may name (zero dims do
+            not hide the others); refused before any tensor is built.
+        max_header_bytes: largest HTTP request line and headers together (431 beyond).
         control_token: when set, load/unload calls need "Authorization: Bearer <token>".
         intra_op_threads: ONNX Runtime threads per instance; 0 shares the cores out.
         cache_dir: where the optimized-model cache and the generated demo repository live;
@@ -81,6 +84,8 @@ class ServerConfig:
     repository_poll_secs: float = 15.0
     max_request_bytes: int = 64 * 1024 * 1024
     grpc_max_calls: int = 4096
+    max_tensor_elements: int = 1 << 30
+    max_header_bytes: int = 64 * 1024
     control_token: str | None = None
     intra_op_threads: int = 0
     cache_dir: Path | None = None
@@ -136,6 +141,10 @@ class ServerConfig:
             raise ConfigError("--max-request-size must be at least 1024 bytes")
         if self.grpc_max_calls < 1:
             raise ConfigError("--grpc-max-calls must be at least 1")
+        if self.max_header_bytes < 1024:
+            raise ConfigError("--max-header-size must be at least 1024 bytes")
+        if self.max_tensor_elements < 1:
+            raise ConfigError("--max-tensor-elements must be at least 1")
         if self.inline_below_us < 0:
             raise ConfigError("inline_below_us must be >= 0")
         _ = (self.http_restrictions, self.grpc_restrictions)  # a bad flag fails here, early

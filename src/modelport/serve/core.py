@@ -30,6 +30,7 @@ from modelport.errors import (
 from modelport.repository.config import ModelConfig
 from modelport.serve.classification import classify
 from modelport.serve.inflight import InFlight
+from modelport.serve.limits import DEFAULT_LIMITS, RequestLimits
 from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
 from modelport.serve.model import ModelVersion
@@ -84,8 +85,9 @@ class InferCall(Protocol, Generic[T_co]):
         """Headers or metadata that may carry the caller's ``traceparent``."""
         ...
 
-    def decode(self, config: ModelConfig) -> InferRequest:
-        """The request in the core's terms (``config`` for bodies that need it).
+    def decode(self, config: ModelConfig, limits: RequestLimits) -> InferRequest:
+        """The request in the core's terms (``config`` for bodies that need it), within
+        ``limits``.
 
         Raises:
             InvalidInput: the body is malformed.
@@ -102,8 +104,10 @@ class InferenceCore:
 
     def __init__(self, manager: ModelManager, tracing: Tracing | None = None,
                  strict_readiness: bool = True, server_name: str = "modelport",
-                 shm: SharedMemory | None = None, logs: LogSettings | None = None) -> None:
+                 shm: SharedMemory | None = None, logs: LogSettings | None = None,
+                 limits: RequestLimits = DEFAULT_LIMITS) -> None:
         self.manager = manager
+        self.limits = limits  # bounds each request must fit before it is decoded
         self.shm = shm or SharedMemory(allowed=False)
         self.logs = logs  # the logging extension (the server's; None: not offered)
         self.started = False  # set once the initial loads are done; cleared on shutdown
@@ -143,7 +147,7 @@ class InferenceCore:
             if mv.config.decoupled:
                 raise Unsupported(DECOUPLED_REFUSAL.get(call.protocol, f"model '{mv.name}' is "
                                                         "decoupled: it answers only streams"))
-            request = _traced(trace, "decode", call.decode, mv.config)
+            request = _traced(trace, "decode", call.decode, mv.config, self.limits)
             _attach_shm(held, request, mv.name)
             response = await self._run(mv, request, received, trace)
             _deliver_shm(held, response)
@@ -198,7 +202,7 @@ class InferenceCore:
         held = Held(self.shm)
         task: asyncio.Future[list[np.ndarray]] | None = None
         try:
-            request = call.decode(mv.config)
+            request = call.decode(mv.config, self.limits)
             _attach_shm(held, request, mv.name)
             checked = check(mv.config, request)
             responses = ResponseStream(asyncio.get_running_loop())

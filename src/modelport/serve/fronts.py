@@ -38,9 +38,10 @@ class HttpFront:
     response) on a socket bound here."""
 
     def __init__(self, name: str, app: Any, address: str, port: int,
-                 tls: TlsSettings | None = None) -> None:
+                 tls: TlsSettings | None = None, max_head_bytes: int = 64 * 1024) -> None:
         self.name, self.app, self.address, self.port = name, app, address, port
         self.tls = tls
+        self.max_head_bytes = max_head_bytes
         self._server: Any = None
 
     async def start(self) -> int:
@@ -49,11 +50,12 @@ class HttpFront:
         Raises:
             ConfigError: the address cannot be bound, or the TLS files cannot be used.
         """
-        from modelport.serve.http.wire import WireServer
+        from modelport.serve.http.wire import WireServer, WireSettings
 
         context = self.tls.server_context() if self.tls is not None else None
         sock = bind(self.address, self.port)
-        server = WireServer(self.app, ssl=context)
+        server = WireServer(self.app, WireSettings(max_head_bytes=self.max_head_bytes),
+                            ssl=context)
         try:
             port = await server.start(sock)
         except BaseException:

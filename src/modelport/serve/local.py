@@ -16,6 +16,7 @@ from modelport.errors import InferenceError, InvalidInput, Unavailable
 from modelport.repository.config import ModelConfig
 from modelport.runtime.base import LocalRequest, Respond
 from modelport.serve.core import InferenceCore
+from modelport.serve.limits import RequestLimits
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
 
 
@@ -32,8 +33,8 @@ class LocalInfer:
         """No caller to continue a trace from."""
         return {}
 
-    def decode(self, config: ModelConfig) -> InferRequest:
-        """The arrays as the core's request."""
+    def decode(self, config: ModelConfig, limits: RequestLimits) -> InferRequest:
+        """The arrays as the core's request (in-process: no limits apply)."""
         r = self.request
         inputs = [InputTensor(name, from_numpy(arr.dtype).name, list(arr.shape), arr)
                   for name, arr in r.inputs.items()]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -30,11 +31,14 @@ from modelport.errors import (
 from modelport.repository.config import ModelConfig, QueuePolicy
 from modelport.runtime.base import Instance, Request, RequestsInstance, ResponseSink
 from modelport.serve.batch import Batch, Pending
+from modelport.serve.faults import internal_error
 from modelport.serve.queue import RequestQueue
 from modelport.serve.sequences.params import SequenceParams
 from modelport.serve.stats import ModelStats
 from modelport.serve.tracing import RequestTrace
 from modelport.serve.validate import Checked
+
+log = logging.getLogger("modelport.scheduler")
 
 CONTENTION_WINDOW_NS = 1_000_000_000
 
@@ -259,7 +263,9 @@ class Scheduler:
             return InvalidInput(str(exc))
         if isinstance(exc, BackendError):
             return exc
-        return BackendError(f"model '{self.config.name}' failed: {type(exc).__name__}: {exc}")
+        # not an error of ours: the client gets an id, the log the exception (a backend bug)
+        where = f"model '{self.config.name}'"
+        return BackendError(f"{where} failed: {internal_error(log, where, exc)}")
 
     def _trace_batch(self, batch: list[Pending]) -> Any:
         traced = [(p.trace, p.wall_ns) for p in batch if p.trace is not None]

@@ -24,6 +24,7 @@ from modelport.serve.config import ServerConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.fronts import Front, GrpcFront, HttpFront, pending_call_options
+from modelport.serve.limits import RequestLimits
 from modelport.serve.local import LocalModels
 from modelport.serve.logsettings import LogSettings
 from modelport.serve.manager import ModelManager
@@ -95,7 +96,8 @@ class Server:
                                               cfg.trace_config))
         logs = LogSettings()
         self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness, cfg.server_id,
-                                         SharedMemory(cfg.allow_client_shm), logs)
+                                         SharedMemory(cfg.allow_client_shm), logs,
+                                         RequestLimits(cfg.max_tensor_elements))
         models.bind(core, asyncio.get_running_loop())
         self.control = ModelControl(manager, cfg.model_control_mode, cfg.control_token)
         async with contextlib.AsyncExitStack() as stack:
@@ -120,6 +122,7 @@ class Server:
         for driving the server in-process (``httpx.ASGITransport``) without a socket."""
         from modelport.serve.http.app import HttpApp
         from modelport.serve.http.endpoints import OipEndpoints, debug_routes
+        from modelport.serve.http.openapi import openapi_routes
         from modelport.serve.http.restricted import restrict_routes
         from modelport.serve.http.routing import Router
         from modelport.serve.http.settings_routes import settings_routes
@@ -128,7 +131,7 @@ class Server:
 
         assert self.core is not None and self.control is not None, "start() the server first"
         routes = [*OipEndpoints(self.core, self.control).routes(), *shm_routes(self.core.shm),
-                  *settings_routes(self.core), *self._metrics_routes()]
+                  *settings_routes(self.core), *self._metrics_routes(), *openapi_routes()]
         if self.config.debug_endpoints:
             routes += debug_routes(self.core, self.control, MemoryDebugger())
         restrictions = self.config.http_restrictions
@@ -159,7 +162,7 @@ class Server:
         fronts: list[Front] = []
         if cfg.http_port >= 0:
             fronts.append(HttpFront("HTTP", self.http_app(), cfg.http_address, cfg.http_port,
-                                    cfg.http_tls))
+                                    cfg.http_tls, cfg.max_header_bytes))
         if cfg.grpc_port >= 0:
             service = InferenceService(self.core, self.control, cfg.max_request_bytes)
             options = [("grpc.max_receive_message_length",

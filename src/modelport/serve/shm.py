@@ -110,7 +110,7 @@ class SharedMemory:
         if stripped.startswith(RESERVED_PREFIX):
             raise InvalidInput(f"cannot register shared memory region '{name}' with key '{key}' "
                                f"as the key contains the reserved prefix '{RESERVED_PREFIX}'")
-        if not stripped or "/" in stripped or stripped in (".", ".."):
+        if not stripped or "/" in stripped or "\0" in stripped or stripped in (".", ".."):
             raise InvalidInput(f"cannot register shared memory region '{name}' - invalid shm "
                                f"key '{key}'")
         return self.root / stripped

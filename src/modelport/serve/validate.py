@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,8 +80,33 @@ def _check_inputs(config: ModelConfig, request: InferRequest,
     return feed, batch_sizes
 
 
+def check_names(config: ModelConfig, inputs: list[str], outputs: list[str]) -> None:
+    """Refuse the first unknown or repeated input name, then output name, in the words of
+    the full check (the codecs call it before decoding a request with too many tensors).
+
+    Raises:
+        InvalidInput: an unknown or repeated name.
+    """
+    seen: set[str] = set()
+    for name in inputs:
+        if config.input(name) is None:
+            known = ", ".join(s.name for s in config.inputs)
+            raise InvalidInput(
+                f"unexpected inference input '{name}' for model '{config.name}'; "
+                f"its inputs are: {known}"
+            )
+        if name in seen:
+            raise InvalidInput(f"input '{name}' is given more than once")
+        seen.add(name)
+    _output_names(config, tuple(outputs))
+
+
 def _check_outputs(config: ModelConfig, request: InferRequest) -> tuple[str, ...]:
     outputs = tuple(o.name for o in request.outputs) or tuple(s.name for s in config.outputs)
+    return _output_names(config, outputs)
+
+
+def _output_names(config: ModelConfig, outputs: tuple[str, ...]) -> tuple[str, ...]:
     for name in outputs:
         if config.output(name) is None:
             known = ", ".join(s.name for s in config.outputs)
@@ -89,7 +115,7 @@ def _check_outputs(config: ModelConfig, request: InferRequest) -> tuple[str, ...
                 f"its outputs are: {known}"
             )
     if len(set(outputs)) != len(outputs):
-        repeated = sorted({n for n in outputs if outputs.count(n) > 1})
+        repeated = sorted(n for n, times in Counter(outputs).items() if times > 1)
         raise InvalidInput(f"output '{repeated[0]}' already exists in request: it is requested "
                            "more than once")
     return outputs

@@ -399,6 +399,27 @@ def test_invalid_dims_are_rejected(dims: str) -> None:
     assert "output 'y'" in message and "invalid dims" in message
 
 
+@pytest.mark.parametrize("counts", ["[ { count: -3 } ]", "[ { count: -3 }, { count: 1 } ]",
+                                    "[ { count: 0 } ]"])
+def test_instance_counts_below_one_mean_one(counts: str) -> None:
+    """An instance group count below 1 is one instance, as Triton normalizes it (found by
+    fuzzing: -3 made no instance at all, and requests waited on a queue nobody served)."""
+    view = pbtxt.to_view(pbtxt.parse_text(_config(instance_group=counts)))
+    assert view.instance_count >= 1 and all(g.count == 1 for g in view.instance_groups[:1])
+
+
+@pytest.mark.parametrize("field", ['input [ { name: "x" data_type: 32 dims: [1] } ]',
+                                   "instance_group [ { kind: 9 } ]",
+                                   'input [ { name: "x" data_type: 2147483648 } ]',
+                                   "dynamic_batching { default_queue_policy "
+                                   "{ timeout_action: 7 } }"])
+def test_enum_numbers_the_schema_lacks_are_refused(field: str) -> None:
+    """Enum numbers without a name are refused at parse time, naming the field."""
+    key, _, value = field.partition(" ")
+    with pytest.raises(ModelConfigError, match=r"does not name|out of range"):
+        pbtxt.parse_text(f"{key} {value}" if value.startswith("{") else field)
+
+
 def test_error_names_the_model() -> None:
     """Validation errors start with the model's name."""
     assert _view_error(_config(name='"resnet"', max_batch_size=-3)).startswith("model 'resnet'")

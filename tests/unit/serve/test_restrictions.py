@@ -117,6 +117,7 @@ def test_metrics_and_debug_routes() -> None:
         assert http_group(route.pattern) is None, route.pattern
     assert http_group("/v2/models/{model}/unknown") is None
     assert http_group("/elsewhere") is None
+    assert http_group("/openapi.yaml") is None
 
 
 def test_every_grpc_method_is_in_tritons_group() -> None:

@@ -61,3 +61,14 @@ def test_strict_readiness_defaults_to_true() -> None:
     """Triton's default; `--strict-readiness false` turns it off."""
     assert _config().strict_readiness is True
     assert _config("--strict-readiness", "false").strict_readiness is False
+
+
+def test_request_limit_flags() -> None:
+    """--max-tensor-elements and --max-header-size reach the config; nonsense is refused."""
+    config = _config("--max-tensor-elements", "1000", "--max-header-size", "2048")
+    assert (config.max_tensor_elements, config.max_header_bytes) == (1000, 2048)
+    assert _config().max_tensor_elements == 1 << 30
+    with pytest.raises(ValueError, match="--max-tensor-elements"):
+        ServerConfig(max_tensor_elements=0)
+    with pytest.raises(ValueError, match="--max-header-size"):
+        ServerConfig(max_header_bytes=10)

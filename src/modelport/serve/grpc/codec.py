@@ -13,8 +13,10 @@ import numpy as np
 
 from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
+from modelport.repository.config import ModelConfig
 from modelport.serve.classification import parse_count
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
+from modelport.serve.limits import DEFAULT_LIMITS, RequestLimits
 from modelport.serve.shm import parse_ref
 from modelport.serve.tensors import element_count, from_raw, to_raw
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
@@ -44,12 +46,18 @@ def parameters(params: Mapping[str, pb.InferParameter]) -> dict[str, Any]:
     return out
 
 
-def decode_infer(msg: pb.ModelInferRequest) -> InferRequest:
+def decode_infer(msg: pb.ModelInferRequest, config: ModelConfig | None = None,
+                 limits: RequestLimits = DEFAULT_LIMITS) -> InferRequest:
     """ModelInferRequest → InferRequest.
+
+    ``config``, when given, lets a request with more tensors than the model has be refused
+    by name before any data is decoded; ``limits`` bound each input's shape.
 
     Raises:
         InvalidInput: raw contents do not line up with the inputs, or sizes disagree.
     """
+    if config is not None:
+        limits.tensors(config, (t.name for t in msg.inputs), (o.name for o in msg.outputs))
     raw = msg.raw_input_contents
     mixed = next((t.name for t in msg.inputs if t.HasField("contents")), None) if raw else None
     if mixed is not None:
@@ -65,6 +73,7 @@ def decode_infer(msg: pb.ModelInferRequest) -> InferRequest:
     for tensor, ref in zip(msg.inputs, refs, strict=True):
         shape, datatype = list(tensor.shape), tensor.datatype
         by_name(datatype)
+        limits.elements(tensor.name, shape)
         if ref is not None:
             data = np.empty(0)
         elif raw:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from modelport.errors import (
     InferenceError,
@@ -19,10 +20,12 @@ from modelport.errors import (
 from modelport.repository.config import ModelConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
+from modelport.serve.faults import internal_error
 from modelport.serve.grpc import answers, codec, streaming
 from modelport.serve.grpc.proto import HEALTH_SERVICE_NAME, SERVICE_NAME, health_pb2
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
 from modelport.serve.http.shm_routes import CUDA_REFUSAL
+from modelport.serve.limits import RequestLimits
 from modelport.serve.types import InferRequest, InferResponse
 
 log = logging.getLogger("modelport.grpc")
@@ -31,19 +34,28 @@ Context = Any  # grpc.aio.ServicerContext (grpc ships no type hints)
 _CUDA = ("CudaSharedMemoryStatus", "CudaSharedMemoryRegister", "CudaSharedMemoryUnregister")
 
 
-class _TooLarge:
-    """Stands for a request message over --max-request-size (it is never parsed)."""
+class _Refused:
+    """Stands for a request message refused before it reached a handler: over
+    --max-request-size (never parsed), or bytes that are not the message (the client's fault,
+    INVALID_ARGUMENT; gRPC itself would answer UNKNOWN with the parser's exception)."""
 
-    def __init__(self, size: int, limit: int) -> None:
-        self.error = PayloadTooLarge(f"request message of {size} bytes exceeds the limit of "
-                                     f"{limit} bytes (--max-request-size)")
+    def __init__(self, error: InferenceError) -> None:
+        self.error = error
 
 
 def _bounded(message: Any, limit: int) -> Callable[[bytes], Any]:
     """A deserializer that refuses messages over ``limit`` bytes with our own error (gRPC's
-    receive limit sits above it, so the client learns which flag to raise)."""
+    receive limit sits above it, so the client learns which flag to raise), and bytes that do
+    not parse as ``message`` as invalid input."""
     def deserialize(data: bytes) -> Any:
-        return _TooLarge(len(data), limit) if len(data) > limit else message.FromString(data)
+        if len(data) > limit:
+            return _Refused(PayloadTooLarge(f"request message of {len(data)} bytes exceeds the "
+                                            f"limit of {limit} bytes (--max-request-size)"))
+        try:
+            return message.FromString(data)
+        except DecodeError:
+            return _Refused(InvalidInput(f"the request is not a valid {message.DESCRIPTOR.name} "
+                                         "message (protobuf decoding failed)"))
     return deserialize
 
 
@@ -57,16 +69,16 @@ def _unary(fn: Callable[[Any, Any], Awaitable[Any]], req: Any, resp: Any,
            limit: int = 2**31 - 1) -> Any:
     async def call(request: Any, context: Any) -> Any:
         try:
-            if isinstance(request, _TooLarge):
+            if isinstance(request, _Refused):
                 raise request.error
             return await fn(request, context)
         except InferenceError as exc:
             await context.abort(grpc.StatusCode[exc.grpc_code], str(exc))
         except grpc.aio.AbortError:
             raise  # the handler aborted with its own status already
-        except Exception as exc:
-            log.exception("internal error in gRPC call")
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {exc}")
+        except Exception:
+            where = getattr(fn, "__name__", "gRPC call")
+            await context.abort(grpc.StatusCode.INTERNAL, internal_error(log, where))
     return grpc.unary_unary_rpc_method_handler(
         call, request_deserializer=_bounded(req, limit),
         response_serializer=resp.SerializeToString)
@@ -86,9 +98,9 @@ class GrpcInfer:
         """The call's metadata (``traceparent``)."""
         return {m.key: str(m.value) for m in self.context.invocation_metadata() or ()}
 
-    def decode(self, config: ModelConfig) -> InferRequest:
+    def decode(self, config: ModelConfig, limits: RequestLimits) -> InferRequest:
         """ModelInferRequest to the core's request."""
-        return codec.decode_infer(self.message)
+        return codec.decode_infer(self.message, config, limits)
 
     def encode(self, response: InferResponse, request: InferRequest) -> pb.ModelInferResponse:
         """Every output in raw_output_contents."""
@@ -144,7 +156,8 @@ class InferenceService:
             "Check": _unary(self.health_check, health_pb2.HealthCheckRequest,
                             health_pb2.HealthCheckResponse),
             "Watch": grpc.unary_stream_rpc_method_handler(
-                self.health_watch, request_deserializer=health_pb2.HealthCheckRequest.FromString,
+                self.health_watch,
+                request_deserializer=_bounded(health_pb2.HealthCheckRequest, self.limit),
                 response_serializer=health_pb2.HealthCheckResponse.SerializeToString),
         }
         return [grpc.method_handlers_generic_handler(SERVICE_NAME, table),
@@ -174,7 +187,7 @@ class InferenceService:
                           context: Context) -> pb.ModelInferResponse:
         return await self.core.infer(GrpcInfer(request, context))
 
-    async def model_stream_infer(self, requests: AsyncIterator[pb.ModelInferRequest | _TooLarge],
+    async def model_stream_infer(self, requests: AsyncIterator[pb.ModelInferRequest | _Refused],
                                  context: Context) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Answer each streamed request (decoupled models: any number of times, see
         streaming.py); an error goes in error_message, not abort."""
@@ -274,6 +287,8 @@ class InferenceService:
     async def health_watch(self, request: health_pb2.HealthCheckRequest,
                            context: Context) -> AsyncIterator[health_pb2.HealthCheckResponse]:
         """Send the status now and again whenever it changes."""
+        if isinstance(request, _Refused):
+            await context.abort(grpc.StatusCode[request.error.grpc_code], str(request.error))
         last = None
         while True:
             status: Any = (self._health_status(request.service)

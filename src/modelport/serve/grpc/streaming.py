@@ -20,11 +20,13 @@ from typing import Any
 from modelport.errors import InferenceError
 from modelport.repository.config import ModelConfig
 from modelport.serve.core import InferenceCore
+from modelport.serve.faults import internal_error
 from modelport.serve.grpc import codec
 from modelport.serve.grpc.proto import grpc_service_pb2 as pb
+from modelport.serve.limits import RequestLimits
 from modelport.serve.types import InferRequest, InferResponse
 
-log = logging.getLogger("modelport.serve")
+log = logging.getLogger("modelport.grpc")
 
 FINAL_FLAG = "triton_final_response"
 WANTS_FINAL = "triton_enable_empty_final_response"
@@ -45,9 +47,9 @@ class GrpcStreamInfer:
         """The call's metadata (``traceparent``)."""
         return {m.key: str(m.value) for m in self.context.invocation_metadata() or ()}
 
-    def decode(self, config: ModelConfig) -> InferRequest:
+    def decode(self, config: ModelConfig, limits: RequestLimits) -> InferRequest:
         """ModelInferRequest to the core's request."""
-        return codec.decode_infer(self.message)
+        return codec.decode_infer(self.message, config, limits)
 
     def encode(self, response: InferResponse, request: InferRequest,
                ) -> pb.ModelInferResponse | None:
@@ -90,9 +92,9 @@ async def responses(core: InferenceCore, requests: AsyncIterator[Any], context: 
                     emit(pb.ModelStreamInferResponse(infer_response=message))
         except InferenceError as exc:
             emit(pb.ModelStreamInferResponse(error_message=str(exc)))
-        except Exception:  # a bug of ours: this request fails, the stream goes on
-            log.exception("internal error in a streamed request")
-            emit(pb.ModelStreamInferResponse(error_message="internal error (see the server log)"))
+        except Exception:  # a bug costs this request only, and its answer says nothing inside
+            emit(pb.ModelStreamInferResponse(
+                error_message=internal_error(log, "ModelStreamInfer")))
 
     async def run(request: Any, ordered: bool, before: asyncio.Task[None] | None,
                   same_sequence: asyncio.Task[None] | None) -> None:

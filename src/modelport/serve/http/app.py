@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from modelport.errors import InferenceError, InvalidInput, PayloadTooLarge
+from modelport.serve.faults import internal_error
 from modelport.serve.http.routing import Reply, Request, Router
 
 log = logging.getLogger("modelport.http")
@@ -46,9 +47,8 @@ class HttpApp:
             reply = await self.router.dispatch(request)
         except InferenceError as exc:
             reply = error_reply(exc.http_status, str(exc))
-        except Exception as exc:  # a bug must cost one request, never the server
-            log.exception("internal error on %s %s", scope["method"], scope["path"])
-            reply = error_reply(500, f"internal error: {type(exc).__name__}: {exc}")
+        except Exception:  # a bug must cost one request, never the server
+            reply = error_reply(500, internal_error(log, f"{scope['method']} {scope['path']}"))
         await _send(send, reply, headers.get("accept-encoding", ""))
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:

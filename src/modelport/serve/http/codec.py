@@ -12,6 +12,7 @@ from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig
 from modelport.serve.classification import parse_count
+from modelport.serve.limits import DEFAULT_LIMITS, RequestLimits
 from modelport.serve.shm import parse_ref
 from modelport.serve.tensors import element_count, from_raw, to_raw
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, RequestedOutput
@@ -38,8 +39,13 @@ def loads(body: bytes | memoryview) -> Any:
     raise InvalidInput(f"failed to parse the request JSON: {error}") from None
 
 
-def decode_infer(body: bytes, header_length: int | None, model: str, version: str) -> InferRequest:
+def decode_infer(body: bytes, header_length: int | None, model: str, version: str,
+                 config: ModelConfig | None = None,
+                 limits: RequestLimits = DEFAULT_LIMITS) -> InferRequest:
     """Decode an infer request body (JSON, or JSON header followed by binary tensors).
+
+    ``config``, when given, lets a request with more tensors than the model has be refused
+    by name before any data is decoded; ``limits`` bound each input's shape.
 
     Raises:
         InvalidInput: malformed JSON, wrong fields, or binary sizes that do not add up.
@@ -60,19 +66,28 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
     raw_inputs = head.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise InvalidInput("the request must have a non-empty 'inputs' list")
+    raw_outputs = _list_field(head, "outputs")
+    if config is not None:
+        limits.tensors(config, (_name_of(i) for i in raw_inputs),
+                       (_name_of(o) for o in raw_outputs))
     offset = header_length if header_length is not None else len(body)
     for item in raw_inputs:
-        tensor, offset = _decode_input(item, view, offset)
+        tensor, offset = _decode_input(item, view, offset, limits)
         request.inputs.append(tensor)
     if offset != len(body):
         raise InvalidInput(
             f"{len(body) - offset} bytes of binary data follow the last input that claimed any"
         )
-    request.outputs = [_decode_output(o) for o in _list_field(head, "outputs")]
+    request.outputs = [_decode_output(o) for o in raw_outputs]
     return request
 
 
-def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str) -> InferRequest:
+def _name_of(item: Any) -> Any:
+    return item.get("name") if isinstance(item, dict) else None
+
+
+def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str,
+                      limits: RequestLimits = DEFAULT_LIMITS) -> InferRequest:
     """Decode a body that is one raw input tensor (Inference-Header-Content-Length: 0), as
     Triton deduces it: batch 1 when the model batches, the config's dims with at most one
     variable dimension sized from the body; for BYTES, the whole body is the one element of an
@@ -108,13 +123,15 @@ def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str
     else:
         dims = list(spec.dims)
     shape = [*batch, *dims]
+    limits.elements(spec.name, shape)
     data = from_raw(spec.name, spec.datatype, shape, body)
     # a raw request has no JSON to ask for binary outputs: they come back binary (Triton's way)
     return InferRequest(model, version, binary_output=True,
                         inputs=[InputTensor(spec.name, spec.datatype, shape, data)])
 
 
-def _decode_input(item: Any, view: memoryview, offset: int) -> tuple[InputTensor, int]:
+def _decode_input(item: Any, view: memoryview, offset: int,
+                  limits: RequestLimits) -> tuple[InputTensor, int]:
     if not isinstance(item, dict):
         raise InvalidInput("each entry of 'inputs' must be a JSON object")
     name = _str_field(item, "name")
@@ -125,7 +142,7 @@ def _decode_input(item: Any, view: memoryview, offset: int) -> tuple[InputTensor
     shape = item.get("shape")
     if not isinstance(shape, list):
         raise InvalidInput(f"input '{name}' has no 'shape' list")
-    element_count(shape)
+    limits.elements(name, shape)
     params = _dict_field(item, "parameters")
     _one_source(name, "data" in item, params)
     ref = parse_ref(name, params)

@@ -20,6 +20,7 @@ from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
 from modelport.serve.http import answers, codec
 from modelport.serve.http.routing import Params, Reply, Request, Route
+from modelport.serve.limits import RequestLimits
 from modelport.serve.memdebug import MemoryDebugger
 from modelport.serve.types import InferRequest, InferResponse
 
@@ -44,12 +45,14 @@ class HttpInfer:
         """The request headers (``traceparent``)."""
         return self.req.headers
 
-    def decode(self, config: ModelConfig) -> InferRequest:
+    def decode(self, config: ModelConfig, limits: RequestLimits) -> InferRequest:
         """JSON, JSON + binary tensors, or one raw tensor (header length 0)."""
         length = _header_length(self.req.headers.get("inference-header-content-length"))
         if length == 0:
-            return codec.decode_raw_single(self.req.body, config, self.model, self.version)
-        return codec.decode_infer(self.req.body, length, self.model, self.version)
+            return codec.decode_raw_single(self.req.body, config, self.model, self.version,
+                                           limits)
+        return codec.decode_infer(self.req.body, length, self.model, self.version, config,
+                                  limits)
 
     def encode(self, response: InferResponse, request: InferRequest) -> Reply:
         """JSON, or JSON followed by binary outputs."""
@@ -69,7 +72,9 @@ def _header_length(raw: str | None) -> int | None:
 
 def _body_object(req: Request) -> dict[str, Any]:
     body = codec.loads(req.body) if req.body.strip() else {}
-    return body if isinstance(body, dict) else {}
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return body
 
 
 class OipEndpoints:

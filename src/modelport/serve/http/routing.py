@@ -69,6 +69,13 @@ class Router:
             else:
                 self._exact[(route.method, segments)] = route.endpoint
 
+    def table(self) -> list[tuple[str, str]]:
+        """Every (method, pattern) routed, for checks against the API's description."""
+        rows = [(method, segments) for method, segments in self._exact]
+        rows += [(method, segments) for patterns in self._patterns.values()
+                 for method, segments, _ in patterns]
+        return sorted((method, "/" + "/".join(segments)) for method, segments in rows)
+
     async def dispatch(self, req: Request) -> Reply:
         """Route one request.
 
