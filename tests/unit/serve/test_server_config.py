@@ -61,3 +61,9 @@ def test_strict_readiness_defaults_to_true() -> None:
     """Triton's default; `--strict-readiness false` turns it off."""
     assert _config().strict_readiness is True
     assert _config("--strict-readiness", "false").strict_readiness is False
+
+
+def test_intra_op_spinning_flag() -> None:
+    """--intra-op-spinning off reaches the config; on by default."""
+    assert _config().intra_op_spinning is True
+    assert _config("--intra-op-spinning", "off").intra_op_spinning is False
