@@ -69,6 +69,7 @@ VARIANTS: dict[str, list[str]] = {
     "modelport-inline": INLINE,
     "modelport-t1-inline": ["--intra-op-threads", "1", *INLINE],
 }
+MODELS = {"mlp": ("input", (64,), "output"), "resnet18": ("input", (3, 224, 224), "logits")}
 BUSY = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
 
 
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per window")
     parser.add_argument("--rounds", type=int, default=3, help="alternations")
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
     parser.add_argument("--placements", type=lambda v: v.split(","),
                         default=["free", "pinned"],
                         help=f"of {','.join(PLACEMENTS)} (default free,pinned)")
@@ -151,8 +153,9 @@ def main() -> None:
         parser.error(f"unknown placement(s) or server(s) {', '.join(sorted(unknown))}; choose "
                      f"from {', '.join(PLACEMENTS)} and {', '.join(VARIANTS)}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-    x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
-    bodies = oip_bodies("input", x, "output")
+    name, dims, output = MODELS[args.model]
+    x = np.random.default_rng(0).standard_normal((1, *dims)).astype(np.float32)
+    bodies = oip_bodies(name, x, output)
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         repo = Path(tmp) / "demo"
         subprocess.run([sys.executable, "-m", "modelport", "demo-repo", str(repo)], check=True,
@@ -175,7 +178,7 @@ def main() -> None:
         for placement in args.placements:
             cpus, threads, busy = PLACEMENTS[placement]
             for server, proto in cases:
-                url = f"http://127.0.0.1:{ports[server]}/v2/models/mlp/infer"
+                url = f"http://127.0.0.1:{ports[server]}/v2/models/{args.model}/infer"
 
                 def run(url: str = url, proto: str = proto, cpus: str | None = cpus,
                         threads: int = threads, pid: int = pids[server],
@@ -198,8 +201,8 @@ def main() -> None:
             **{k: median_of(runs, k) for k in ("p50_ms", "main_cpu", "other_threads_cpu",
                                                "wrk_cpu", "foreign_cpu", "main_invol_per_s")},
         })
-    print(f"\nmlp at {args.clients} clients, {args.rounds} rounds of {args.duration:g} s windows;"
-          " CPU in % of one core, medians over rounds:")
+    print(f"\n{args.model} at {args.clients} clients, {args.rounds} rounds of "
+          f"{args.duration:g} s windows; CPU in % of one core, medians over rounds:")
     print(table(rows, ["server", "body", "wrk", "req_s", "x_fastapi", "p50_ms", "main_cpu",
                        "other_threads_cpu", "wrk_cpu", "foreign_cpu", "main_invol_per_s"]))
     print("\nper-round ratios:")
@@ -210,7 +213,7 @@ def main() -> None:
             print(f"  wrk {placement:<8} {server} {proto} / FastAPI JSON = "
                   f"{spread(ratios(top, base))}")
     others = [p for p in args.placements if p != "free"]
-    for server, proto in cases if "free" in args.placements else []:
+    for server, proto in cases if "free" in args.placements and others else []:
         free = samples[f"{server} {proto} free"]
         print(f"  {server} {proto}: " + "; ".join(
             f"{p} / free = {spread(ratios(samples[f'{server} {proto} {p}'], free))}"

@@ -96,6 +96,8 @@ class OnnxRuntimeBackend:
         providers = providers_for(config, settings)
         threads = _threads(ort, config, settings, providers)
         entry = self._cache_entry(files, providers, settings)
+        if entry is not None and index == 0 and threads.spawns_threads and not entry.exists():
+            _optimize_quietly(ort, path, entry)
         if entry is not None and entry.exists():
             try:
                 session = self._session(ort, entry.model, providers, threads, optimized=True)
@@ -145,6 +147,22 @@ def _threads(ort: Any, config: ModelConfig, settings: RuntimeSettings,
     if threads.shared and shared_pool(ort, threads.intra) == 0:
         return session_threads(config, settings, may_share=False)
     return threads
+
+
+def _optimize_quietly(ort: Any, path: Path, entry: CacheEntry) -> None:
+    """Write the optimized-model cache entry at background priority, with a session that starts
+    no threads (optimizing ResNet-18 costs ~60-180 ms of CPU that live traffic would otherwise
+    lose); the serving session, whose pool threads must keep normal priority, then loads the
+    entry in milliseconds. A failure here leaves the entry absent; the normal path reports it."""
+    options = _options(ort, SessionThreads(1, 1, False, False), optimized=False)
+    writer = entry.writer(options)
+    try:
+        in_background(lambda: ort.InferenceSession(str(path), sess_options=options,
+                                                   providers=["CPUExecutionProvider"]))
+    except Exception:  # the normal path builds it again and words the error
+        writer.abandon()
+        return
+    writer.commit()
 
 
 def _options(ort: Any, threads: SessionThreads, optimized: bool) -> Any:

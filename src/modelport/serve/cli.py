@@ -144,10 +144,11 @@ def _model_arguments(models: Any) -> None:
 def _runtime_arguments(runtime: Any) -> None:
     runtime.add_argument("--intra-op-threads", type=int, default=0, metavar="N",
                          help="ONNX Runtime threads per instance (default: cores / instances)")
-    runtime.add_argument("--intra-op-spinning", type=_boolean, default=True, metavar="on|off",
+    runtime.add_argument("--intra-op-spinning", type=_boolean, default=False, metavar="on|off",
                          help="let ONNX Runtime's pool threads busy-wait for work between "
-                         "parallel sections (default on); off: each CPU session gets its own "
-                         "pool whose threads sleep, leaving the cores to the server")
+                         "parallel sections (default off: each CPU session has its own pool "
+                         "whose threads sleep, leaving the cores to the server; on: one shared, "
+                         "spinning pool, as in earlier releases)")
     runtime.add_argument("--cache-dir", type=str, default=None, metavar="DIR",
                          help="where optimized models are cached (default "
                          "$MODELPORT_CACHE_DIR or ~/.cache/modelport); '' turns the cache off")

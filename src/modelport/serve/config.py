@@ -32,8 +32,9 @@ class ServerConfig:
         control_token: when set, load/unload calls need "Authorization: Bearer <token>".
         intra_op_threads: ONNX Runtime threads per instance; 0 shares the cores out.
         intra_op_spinning: let ONNX Runtime's pool threads busy-wait between parallel
-            sections (its own default); False gives each CPU session its own pool whose
-            threads sleep instead, leaving the cores to the event loop (docs/serve.md, Tuning).
+            sections (ONNX Runtime's own default). False (the server's default) gives each CPU
+            session its own pool whose threads sleep instead, leaving the cores to the event
+            loop; a model's config can still ask for spinning (docs/serve.md, Tuning).
         cache_dir: where the optimized-model cache and the generated demo repository live;
             None means ~/.cache/modelport (``from_env`` reads $MODELPORT_CACHE_DIR and
             $XDG_CACHE_HOME).
@@ -82,7 +83,7 @@ class ServerConfig:
     max_request_bytes: int = 64 * 1024 * 1024
     control_token: str | None = None
     intra_op_threads: int = 0
-    intra_op_spinning: bool = True
+    intra_op_spinning: bool = False
     cache_dir: Path | None = None
     model_cache: bool = True
     drain_timeout_s: float = 30.0

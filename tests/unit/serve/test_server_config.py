@@ -64,6 +64,7 @@ def test_strict_readiness_defaults_to_true() -> None:
 
 
 def test_intra_op_spinning_flag() -> None:
-    """--intra-op-spinning off reaches the config; on by default."""
-    assert _config().intra_op_spinning is True
-    assert _config("--intra-op-spinning", "off").intra_op_spinning is False
+    """--intra-op-spinning on reaches the config; off by default (pool threads sleep)."""
+    assert _config().intra_op_spinning is False
+    assert ServerConfig().intra_op_spinning is False
+    assert _config("--intra-op-spinning", "on").intra_op_spinning is True
