@@ -113,3 +113,17 @@ def test_a_one_thread_session_starts_no_pool_threads() -> None:
     assert not one.spawns_threads
     two = session_threads(_config(intra_op_thread_count="2"), RuntimeSettings(), False)
     assert two.spawns_threads
+
+
+def test_a_pooled_session_is_optimized_aside_then_loaded_from_the_cache(tmp_path: Path) -> None:
+    """A session with pool threads of its own gets its optimized graph from a quiet one-thread
+    build (written to the cache) and keeps its own thread count."""
+    config = _config(intra_op_thread_count="2")
+    path = _model(tmp_path / "lin" / "1")
+    instance = OnnxRuntimeBackend().load(path, config, 0,
+                                         RuntimeSettings(cache_dir=tmp_path / "cache"))
+    assert isinstance(instance, OnnxRuntimeInstance)
+    assert instance.graph is not None and (tmp_path / "cache") in instance.graph.parents
+    assert instance.session.get_session_options().intra_op_num_threads == 2
+    (y,) = instance.run({"x": np.ones((1, 8), dtype=np.float32)}, ["y"])
+    assert y.tolist() == [[8.0] * 4]
