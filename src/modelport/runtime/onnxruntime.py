@@ -29,9 +29,10 @@ def _ort() -> Any:
 
 
 def threads_for(config: ModelConfig, settings: RuntimeSettings) -> int:
-    """Intra-op threads of a session with its own pool: the config parameter, the server
-    setting, or the cores shared out among the model's instances. (Sessions on the shared pool,
-    the default on CPU, use the server setting or all cores, together.)"""
+    """Intra-op threads of a session with its own pool (the default): the config parameter,
+    the server setting, or the cores shared out among the model's instances. (Sessions on the
+    shared, spinning pool, with ``intra_op_spinning``, use the server setting or all cores,
+    together.)"""
     return session_threads(config, settings, may_share=False).intra
 
 
