@@ -14,8 +14,8 @@ PyTriton's own Python wrapper does not start on Python 3.11.7, so the binary is 
 
 Triton has no ONNX Runtime backend in this wheel, so a model is served as a Python-backend model
 whose `model.py` runs the same ONNX model in an ONNX Runtime session (same thread settings as
-modelport's: all cores intra-op, one inter-op) and concatenates the requests of each batch the
-dynamic batcher hands it.
+modelport's defaults: all cores intra-op, one inter-op, pool threads not spinning) and
+concatenates the requests of each batch the dynamic batcher hands it.
 
 Set up once (about a minute, ~120 MB):  .venv/bin/python benchmarks/_triton.py
 """
@@ -103,6 +103,7 @@ class TritonPythonModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = {threads}
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "{spinning}")
         self.session = ort.InferenceSession(os.path.join(folder, "model.onnx"), options,
                                             providers=["CPUExecutionProvider"])
 
@@ -130,14 +131,16 @@ instance_group [ {{ count: 1 kind: KIND_CPU }} ]
 
 def python_model_repository(onnx: Path, into: Path, name: str, io: tuple[str, str],
                             dims: tuple[tuple[int, ...], tuple[int, ...]], delay_us: int,
-                            max_batch: int = 64) -> Path:
-    """A Triton repository with one Python-backend model running ``onnx`` (FP32 in and out)."""
+                            max_batch: int = 64, threads: int = 0, spinning: int = 0) -> Path:
+    """A Triton repository with one Python-backend model running ``onnx`` (FP32 in and out),
+    its session with ``threads`` intra-op threads (0: the cores) and spinning on or off
+    (modelport's defaults: the cores, off)."""
     folder = into / name / "1"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.onnx").write_bytes(onnx.read_bytes())
-    threads = len(os.sched_getaffinity(0))
-    (folder / "model.py").write_text(
-        MODEL_PY.format(name=name, input=io[0], output=io[1], threads=threads))
+    threads = threads or len(os.sched_getaffinity(0))
+    (folder / "model.py").write_text(MODEL_PY.format(
+        name=name, input=io[0], output=io[1], threads=threads, spinning=spinning))
     (into / name / "config.pbtxt").write_text(CONFIG.format(
         name=name, input=io[0], output=io[1], max_batch=max_batch, delay_us=delay_us,
         dims=", ".join(map(str, dims[0])), out_dims=", ".join(map(str, dims[1]))))

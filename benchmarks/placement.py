@@ -6,13 +6,13 @@ taskset, the server on both cores, JSON payloads) measured 2.2x and 3.1x. This s
 the factors side by side, windows alternating in a fresh random order each round, each ratio
 the median of per-round ratios against FastAPI under the same load-generator placement:
 
-  servers     modelport as shipped (one process-wide ONNX Runtime pool of all cores, whose
-              worker spins after each parallel section); `--intra-op-threads 1` (no pool
-              worker: '-t1'); each session's own pool told not to spin ('-nospin',
-              benchmarks/_nospin_serve.py, a what-if of a server-side fix);
-              MODELPORT_INLINE_BELOW_US=2000 ('-inline': batches whose learned time is under
-              2 ms run on the event loop instead of being handed to the instance's thread);
-              both '-t1-inline'; FastAPI + uvicorn + onnxruntime
+  servers     modelport with its defaults; `--intra-op-spinning on` ('-spin': one
+              process-wide ONNX Runtime pool of all cores, whose worker spins after each
+              parallel section); `--intra-op-spinning off` ('-nospin': each session's own
+              pool, whose worker sleeps); `--intra-op-threads 1` (no pool worker: '-t1');
+              `--inline-below-us 2000` ('-inline': batches whose learned time is under 2 ms
+              run on the event loop instead of being handed to the instance's thread); both
+              '-t1-inline'; FastAPI + uvicorn + onnxruntime
               (benchmarks/baselines/fastapi_app.py, as in serving.py)
   placements  wrk -t1 unpinned ('free'), wrk -t1 pinned to core 0 ('pinned'), wrk -t2 unpinned
               ('free-t2', off by default), wrk -t1 unpinned with one extra busy-loop process
@@ -59,15 +59,17 @@ TICK = os.sysconf("SC_CLK_TCK")
 # name -> (wrk's taskset cpu list or None, wrk threads, a busy-loop process during the window)
 PLACEMENTS = {"free": (None, 1, False), "pinned": ("0", 1, False), "free-t2": (None, 2, False),
               "free+busy": (None, 1, True)}
-INLINE = {"MODELPORT_INLINE_BELOW_US": "2000"}
-# name, serve flags, launcher script (None: python -m modelport), environment
-VARIANTS: list[tuple[str, list[str], Path | None, dict[str, str] | None]] = [
-    ("modelport", [], None, None),
-    ("modelport-t1", ["--intra-op-threads", "1"], None, None),
-    ("modelport-nospin", [], HERE / "_nospin_serve.py", None),
-    ("modelport-inline", [], None, INLINE),
-    ("modelport-t1-inline", ["--intra-op-threads", "1"], None, INLINE),
-]
+INLINE = ["--inline-below-us", "2000"]
+# name -> serve flags
+VARIANTS: dict[str, list[str]] = {
+    "modelport": [],
+    "modelport-spin": ["--intra-op-spinning", "on"],
+    "modelport-nospin": ["--intra-op-spinning", "off"],
+    "modelport-t1": ["--intra-op-threads", "1"],
+    "modelport-inline": INLINE,
+    "modelport-t1-inline": ["--intra-op-threads", "1", *INLINE],
+}
+MODELS = {"mlp": ("input", (64,), "output"), "resnet18": ("input", (3, 224, 224), "logits")}
 BUSY = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
 
 
@@ -136,28 +138,31 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per window")
     parser.add_argument("--rounds", type=int, default=3, help="alternations")
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
     parser.add_argument("--placements", type=lambda v: v.split(","),
                         default=["free", "pinned"],
                         help=f"of {','.join(PLACEMENTS)} (default free,pinned)")
+    parser.add_argument("--servers", type=lambda v: v.split(","), default=list(VARIANTS),
+                        help=f"modelport variants, of {','.join(VARIANTS)} (default all)")
+    parser.add_argument("--bodies", type=lambda v: v.split(","),
+                        default=["http-json", "http-binary"], help="http-json,http-binary")
     parser.add_argument("--json", type=Path, default=None, help="write all windows here")
     args = parser.parse_args()
-    unknown = set(args.placements) - set(PLACEMENTS)
+    unknown = set(args.placements) - set(PLACEMENTS) | set(args.servers) - set(VARIANTS)
     if unknown:
-        parser.error(f"unknown placement(s) {', '.join(sorted(unknown))}; choose from "
-                     f"{', '.join(PLACEMENTS)}")
+        parser.error(f"unknown placement(s) or server(s) {', '.join(sorted(unknown))}; choose "
+                     f"from {', '.join(PLACEMENTS)} and {', '.join(VARIANTS)}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-    x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
-    bodies = oip_bodies("input", x, "output")
+    name, dims, output = MODELS[args.model]
+    x = np.random.default_rng(0).standard_normal((1, *dims)).astype(np.float32)
+    bodies = oip_bodies(name, x, output)
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         repo = Path(tmp) / "demo"
         subprocess.run([sys.executable, "-m", "modelport", "demo-repo", str(repo)], check=True,
                        capture_output=True)
         ports, pids = {}, {}
-        for name, flags, launcher, env in VARIANTS:
-            if launcher is None:
-                context, port, _ = modelport_server(repo, *flags, env=env)
-            else:  # the same command, through the what-if launcher
-                context, port = _launch(repo, launcher, flags)
+        for name in args.servers:
+            context, port, _ = modelport_server(repo, *VARIANTS[name])
             pids[name] = stack.enter_context(context).pid
             ports[name] = port
         ports["fastapi"] = free_port()
@@ -167,16 +172,13 @@ def main() -> None:
         env = {"MODEL_REPOSITORY": str(repo), "PYTHONPATH": str(HERE / "baselines")}
         pids["fastapi"] = stack.enter_context(process(
             command, f"http://127.0.0.1:{ports['fastapi']}/v2/health/ready", env=env)).pid
-        cases = [("modelport", "http-json"), ("modelport", "http-binary"),
-                 ("modelport-t1", "http-json"), ("modelport-t1", "http-binary"),
-                 ("modelport-nospin", "http-json"), ("modelport-inline", "http-json"),
-                 ("modelport-t1-inline", "http-json"), ("modelport-t1-inline", "http-binary"),
-                 ("fastapi", "http-json")]
+        cases = [(server, body) for server in args.servers for body in args.bodies]
+        cases.append(("fastapi", "http-json"))
         sides = {}
         for placement in args.placements:
             cpus, threads, busy = PLACEMENTS[placement]
             for server, proto in cases:
-                url = f"http://127.0.0.1:{ports[server]}/v2/models/mlp/infer"
+                url = f"http://127.0.0.1:{ports[server]}/v2/models/{args.model}/infer"
 
                 def run(url: str = url, proto: str = proto, cpus: str | None = cpus,
                         threads: int = threads, pid: int = pids[server],
@@ -199,8 +201,8 @@ def main() -> None:
             **{k: median_of(runs, k) for k in ("p50_ms", "main_cpu", "other_threads_cpu",
                                                "wrk_cpu", "foreign_cpu", "main_invol_per_s")},
         })
-    print(f"\nmlp at {args.clients} clients, {args.rounds} rounds of {args.duration:g} s windows;"
-          " CPU in % of one core, medians over rounds:")
+    print(f"\n{args.model} at {args.clients} clients, {args.rounds} rounds of "
+          f"{args.duration:g} s windows; CPU in % of one core, medians over rounds:")
     print(table(rows, ["server", "body", "wrk", "req_s", "x_fastapi", "p50_ms", "main_cpu",
                        "other_threads_cpu", "wrk_cpu", "foreign_cpu", "main_invol_per_s"]))
     print("\nper-round ratios:")
@@ -211,28 +213,21 @@ def main() -> None:
             print(f"  wrk {placement:<8} {server} {proto} / FastAPI JSON = "
                   f"{spread(ratios(top, base))}")
     others = [p for p in args.placements if p != "free"]
-    for server, proto in cases if "free" in args.placements else []:
+    for server, proto in cases if "free" in args.placements and others else []:
         free = samples[f"{server} {proto} free"]
         print(f"  {server} {proto}: " + "; ".join(
             f"{p} / free = {spread(ratios(samples[f'{server} {proto} {p}'], free))}"
             for p in others))
-    for variant, proto in cases[2:-1]:
+    for variant, proto in cases[:-1] if "modelport" in args.servers else []:
+        if variant == "modelport":
+            continue
         for placement in args.placements:
             top = samples[f"{variant} {proto} {placement}"]
             shipped = samples[f"modelport {proto} {placement}"]
-            print(f"  {proto} wrk {placement:<8} {variant} / as shipped = "
+            print(f"  {proto} wrk {placement:<8} {variant} / defaults = "
                   f"{spread(ratios(top, shipped))}")
     if args.json:
         args.json.write_text(json.dumps(samples, indent=2))
-
-
-def _launch(repo: Path, launcher: Path, flags: list[str]) -> tuple[Any, int]:
-    """`modelport serve` through a launcher script, on free ports."""
-    http = free_port()
-    command = [sys.executable, str(launcher), "serve", str(repo), "--http-port", str(http),
-               "--grpc-port", str(free_port()), "--metrics-port", "-1", "--log-level",
-               "warning", *flags]
-    return process(command, f"http://127.0.0.1:{http}/v2/health/ready"), http
 
 
 if __name__ == "__main__":

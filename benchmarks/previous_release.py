@@ -109,9 +109,11 @@ def main() -> None:
                        check=True, capture_output=True)
         ports = {}
         for side, python in (("new", sys.executable), ("old", str(old_python))):
+            # The old venv must import its own modelport, not a PYTHONPATH meant for this one.
+            env = {"PYTHONPATH": ""} if side == "old" else None
             context, ports[side], _ = modelport_server(
                 tmp / "demo", "--cache-dir", str(tmp / f"cache-{side}"), python=python,
-                log=tmp / f"{side}.log")
+                log=tmp / f"{side}.log", env=env)
             stack.enter_context(context)
         onnx = tmp / "demo" / "mlp" / "1" / "model.onnx"
         for side, port in ports.items():

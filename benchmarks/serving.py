@@ -60,6 +60,7 @@ from _harness import (
     table,
     wrk,
 )
+from placement import accounted
 
 MODELS = {"resnet18": ("input", (3, 224, 224), "logits"), "mlp": ("input", (64,), "output")}
 OUTPUT_DIMS = {"resnet18": (1000,), "mlp": (10,)}
@@ -121,8 +122,9 @@ class Servers:
 
     def __init__(self, repo: Path, plain: Path, stack: ExitStack, flags: list[str]) -> None:
         self.repo = repo
+        self.pids: dict[str, int] = {}  # server -> process id, for CPU accounting
         context, self.http, self.grpc = modelport_server(repo, *flags)
-        stack.enter_context(context)
+        self.pids["modelport"] = stack.enter_context(context).pid
         context, self.plain_http, _ = modelport_server(plain, *flags)
         stack.enter_context(context)
         self.fastapi: int | None = None
@@ -146,9 +148,9 @@ class Servers:
             "--no-access-log",
         ]
         env = {"MODEL_REPOSITORY": str(repo), "PYTHONPATH": str(HERE / "baselines")}
-        stack.enter_context(
+        self.pids["fastapi"] = stack.enter_context(
             process(command, f"http://127.0.0.1:{self.fastapi}/v2/health/ready", env=env)
-        )
+        ).pid
 
 
 def load(port: int, model: str, proto: str, cpus: str | None = None) -> Callable[..., Any]:
@@ -255,7 +257,9 @@ def triton_pairs(servers: Servers, args: argparse.Namespace, stack: ExitStack,
     ports = {}
     for delay in args.triton_delays:
         repo = _triton.python_model_repository(onnx, tmp / f"triton-{delay}", model,
-                                               (name, output), (dims, OUTPUT_DIMS[model]), delay)
+                                               (name, output), (dims, OUTPUT_DIMS[model]), delay,
+                                               threads=args.triton_intra_op_threads,
+                                               spinning=args.triton_spinning)
         context, ports[f"triton delay={delay}us"] = _triton.server(
             triton, repo, log=tmp / f"triton-{delay}.log")
         stack.enter_context(context)
@@ -292,7 +296,9 @@ def placement_pairs(servers: Servers, args: argparse.Namespace) -> dict[str, Any
                                    ("modelport http-binary", servers.http, "http-binary"),
                                    ("fastapi http-json", servers.fastapi, "http-json")):
             run = load(port, model, proto, cpus)
-            sides[f"{placement} {label}"] = lambda run=run: run(clients, args.duration)
+            pid = servers.pids[label.split()[0]]
+            sides[f"{placement} {label}"] = (
+                lambda run=run, pid=pid: accounted(pid, lambda: run(clients, args.duration)))
     for run in sides.values():
         run()
     samples = alternate(sides, args.rounds, seed=7, clients=clients)
@@ -325,6 +331,14 @@ def main() -> None:
                         help=f"install {_triton.PYTRITON} into {_triton.ROOT} if missing")
     parser.add_argument("--intra-op-threads", type=int, default=0,
                         help="passed to modelport serve (0: its default)")
+    parser.add_argument("--serve-flags", type=str.split, default=[],
+                        help="more flags for modelport serve, one string "
+                             "(e.g. '--intra-op-spinning on')")
+    parser.add_argument("--triton-intra-op-threads", type=int, default=0,
+                        help="ONNX Runtime threads of Triton's model (0: cores, as modelport)")
+    parser.add_argument("--triton-spinning", type=int, choices=(0, 1), default=0,
+                        help="session.intra_op.allow_spinning of Triton's model (default 0, as "
+                             "modelport's default)")
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args()
     unknown = set(args.sections) - set(SECTIONS)
@@ -334,6 +348,7 @@ def main() -> None:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from "
                      f"{', '.join(SECTIONS)}")
     flags = ["--intra-op-threads", str(args.intra_op_threads)] if args.intra_op_threads else []
+    flags += args.serve_flags
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     results: dict[str, Any] = {}
     started = time.monotonic()
@@ -424,6 +439,12 @@ def report_placement(found: dict[str, Any]) -> None:
     for label in ("modelport http-json", "modelport http-binary", "fastapi http-json"):
         print(f"  mlp c={found['clients']} {label}: pinned / free req/s = "
               f"{spread(ratios(samples[f'pinned {label}'], samples[f'free {label}']))}")
+    print("  CPU during those windows, medians in % of one core (server main thread / its other "
+          "threads / wrk / foreign: everything else on the machine):")
+    for label, runs in samples.items():
+        print(f"    {label:<28} " + " / ".join(
+            f"{median_of(runs, k):.0f}" for k in ("main_cpu", "other_threads_cpu", "wrk_cpu",
+                                                  "foreign_cpu")))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ class RuntimeSettings:
     """Server-wide knobs a backend applies to every instance it creates."""
 
     intra_op_threads: int = 0  # 0: cores divided by the model's instance count
+    # Whether ONNX Runtime's pool threads may busy-wait for work between parallel sections
+    # (its default). False gives each CPU session its own pool that sleeps instead
+    # (runtime/ortthreads.py); a model's config can say otherwise.
+    intra_op_spinning: bool = True
     cache_dir: Path | None = None  # where optimized models are cached; None disables
     # One process-wide ONNX Runtime pool, with new sessions built at background priority.
     # Only for a process the server owns: afterwards every ONNX Runtime session in the

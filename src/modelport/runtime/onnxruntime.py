@@ -4,7 +4,6 @@ sized to the machine, CUDA/TensorRT execution providers when onnxruntime-gpu is 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from modelport.runtime.onnxfile import OnnxFiles, onnx_files
 from modelport.runtime.ortcache import CacheEntry, cache_entry
 from modelport.runtime.orterrors import run_error
 from modelport.runtime.ortpool import in_background, shared_pool
+from modelport.runtime.ortthreads import SessionThreads, session_threads
 
 log = logging.getLogger("modelport.runtime")
 
@@ -28,27 +28,12 @@ def _ort() -> Any:
     return onnxruntime
 
 
-def _explicit_threads(config: ModelConfig) -> int:
-    explicit = config.parameters.get("intra_op_thread_count", "")
-    return int(explicit) if explicit.isascii() and explicit.isdigit() and int(explicit) > 0 else 0
-
-
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
-
-
 def threads_for(config: ModelConfig, settings: RuntimeSettings) -> int:
-    """Intra-op threads of a session with its own pool: the config parameter, the server
-    setting, or the cores shared out among the model's instances. (Sessions on the shared pool,
-    the default on CPU, use the server setting or all cores, together.)"""
-    explicit = _explicit_threads(config)
-    if explicit:
-        return explicit
-    if settings.intra_op_threads > 0:
-        return settings.intra_op_threads
-    return max(1, _cores() // config.instance_count)
+    """Intra-op threads of a session with its own pool (the default): the config parameter,
+    the server setting, or the cores shared out among the model's instances. (Sessions on the
+    shared, spinning pool, with ``intra_op_spinning``, use the server setting or all cores,
+    together.)"""
+    return session_threads(config, settings, may_share=False).intra
 
 
 def providers_for(config: ModelConfig, settings: RuntimeSettings) -> list[str]:
@@ -110,14 +95,13 @@ class OnnxRuntimeBackend:
         label = f"{config.name}/{path.parent.name}/{path.name}"
         files = onnx_files(path, label)
         providers = providers_for(config, settings)
-        pooled = (settings.shared_thread_pool and providers == ["CPUExecutionProvider"]
-                  and not _explicit_threads(config)
-                  and shared_pool(ort, settings.intra_op_threads or _cores()) > 0)
+        threads = _threads(ort, config, settings, providers)
         entry = self._cache_entry(files, providers, settings)
+        if entry is not None and index == 0 and threads.spawns_threads and not entry.exists():
+            _optimize_quietly(ort, path, entry)
         if entry is not None and entry.exists():
             try:
-                session = self._session(ort, entry.model, config, settings, providers, pooled,
-                                        optimized=True)
+                session = self._session(ort, entry.model, providers, threads, optimized=True)
                 log.debug("loaded %s from the optimized-model cache %s", label, entry.folder)
                 return OnnxRuntimeInstance(session, config, entry.model)
             except Exception as exc:  # a damaged entry: rebuild it from the user's files
@@ -125,8 +109,7 @@ class OnnxRuntimeBackend:
                             entry.folder, exc)
                 entry.discard()
         try:
-            session = self._build(ort, path, config, settings, providers, pooled,
-                                  entry if index == 0 else None)
+            session = self._build(ort, path, providers, threads, entry if index == 0 else None)
         except Exception as exc:
             detail = str(exc).replace(str(path.parent), str(Path(label).parent))
             raise ModelLoadError(f"{label}: onnxruntime cannot load the model: {detail}") from None
@@ -134,11 +117,11 @@ class OnnxRuntimeBackend:
         return OnnxRuntimeInstance(session, config, path)
 
     @staticmethod
-    def _build(ort: Any, path: Path, config: ModelConfig, settings: RuntimeSettings,
-               providers: list[str], pooled: bool, entry: CacheEntry | None) -> Any:
+    def _build(ort: Any, path: Path, providers: list[str], threads: SessionThreads,
+               entry: CacheEntry | None) -> Any:
         """A session from the user's files, writing its optimized form into ``entry``; a
         cache that cannot be written (read-only, full) costs the cache, not the load."""
-        options = _options(ort, config, settings, pooled, optimized=False)
+        options = _options(ort, threads, optimized=False)
         try:
             writer = entry.writer(options) if entry is not None else None
         except OSError as exc:
@@ -146,7 +129,7 @@ class OnnxRuntimeBackend:
                         exc)
             writer = None
         try:
-            session = _create(ort, path, options, providers, pooled)
+            session = _create(ort, path, options, providers, threads)
         except Exception as exc:
             if writer is None:
                 raise
@@ -155,17 +138,17 @@ class OnnxRuntimeBackend:
                 raise
             log.warning("the optimized-model cache cannot be written (%s); loading without it",
                         str(exc).splitlines()[0][-300:])
-            options = _options(ort, config, settings, pooled, optimized=False)
-            return _create(ort, path, options, providers, pooled)
+            options = _options(ort, threads, optimized=False)
+            return _create(ort, path, options, providers, threads)
         if writer is not None:
             writer.commit()
         return session
 
     @staticmethod
-    def _session(ort: Any, source: Path, config: ModelConfig, settings: RuntimeSettings,
-                 providers: list[str], pooled: bool, optimized: bool) -> Any:
-        options = _options(ort, config, settings, pooled, optimized)
-        return _create(ort, source, options, providers, pooled)
+    def _session(ort: Any, source: Path, providers: list[str], threads: SessionThreads,
+                 optimized: bool) -> Any:
+        options = _options(ort, threads, optimized)
+        return _create(ort, source, options, providers, threads)
 
     @staticmethod
     def _cache_entry(files: OnnxFiles, providers: list[str],
@@ -176,24 +159,60 @@ class OnnxRuntimeBackend:
                            "cpu-level99-external1024")
 
 
-def _options(ort: Any, config: ModelConfig, settings: RuntimeSettings, pooled: bool,
-             optimized: bool) -> Any:
+def _threads(ort: Any, config: ModelConfig, settings: RuntimeSettings,
+             providers: list[str]) -> SessionThreads:
+    """The session's threads: on the shared pool when it may and the pool exists (it cannot
+    when the process had an ONNX Runtime environment before), else its own."""
+    may_share = settings.shared_thread_pool and providers == ["CPUExecutionProvider"]
+    threads = session_threads(config, settings, may_share)
+    if threads.shared and shared_pool(ort, threads.intra) == 0:
+        return session_threads(config, settings, may_share=False)
+    return threads
+
+
+def _optimize_quietly(ort: Any, path: Path, entry: CacheEntry) -> None:
+    """Write the optimized-model cache entry at background priority, with a session that starts
+    no threads (optimizing ResNet-18 costs ~60-180 ms of CPU that live traffic would otherwise
+    lose); the serving session, whose pool threads must keep normal priority, then loads the
+    entry in milliseconds. A failure here leaves the entry absent; the normal path reports it."""
+    options = _options(ort, SessionThreads(1, 1, False, False), optimized=False)
+    try:
+        writer = entry.writer(options)
+    except OSError:  # an unwritable cache: the normal path warns and loads without it
+        return
+    try:
+        in_background(lambda: ort.InferenceSession(str(path), sess_options=options,
+                                                   providers=["CPUExecutionProvider"]))
+    except Exception:  # the normal path builds it again and words the error
+        writer.abandon()
+        return
+    writer.commit()
+
+
+def _options(ort: Any, threads: SessionThreads, optimized: bool) -> Any:
     """Session options; ``optimized``: the graph was optimized already (from the cache)."""
     options = ort.SessionOptions()
-    if pooled:
+    if threads.shared:
         options.use_per_session_threads = False
     else:
-        options.intra_op_num_threads = threads_for(config, settings)
-        options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = threads.intra
+        options.inter_op_num_threads = threads.inter
+        for key, value in threads.config_entries().items():
+            options.add_session_config_entry(key, value)
+    options.execution_mode = (ort.ExecutionMode.ORT_PARALLEL if threads.parallel
+                              else ort.ExecutionMode.ORT_SEQUENTIAL)
     options.log_severity_level = 3
     options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_DISABLE_ALL if optimized
                                         else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     return options
 
 
-def _create(ort: Any, source: Path, options: Any, providers: list[str], pooled: bool) -> Any:
+def _create(ort: Any, source: Path, options: Any, providers: list[str],
+            threads: SessionThreads) -> Any:
+    """Build the session; on CPU at background priority unless it starts pool threads of its
+    own (they would inherit the low priority and serve requests with it)."""
     def create() -> Any:
         return ort.InferenceSession(str(source), sess_options=options, providers=providers)
 
-    return in_background(create) if pooled else create()
+    quiet = providers == ["CPUExecutionProvider"] and not threads.spawns_threads
+    return in_background(create) if quiet else create()

@@ -153,6 +153,11 @@ def _model_arguments(models: Any) -> None:
 def _runtime_arguments(runtime: Any) -> None:
     runtime.add_argument("--intra-op-threads", type=int, default=0, metavar="N",
                          help="ONNX Runtime threads per instance (default: cores / instances)")
+    runtime.add_argument("--intra-op-spinning", type=_boolean, default=False, metavar="on|off",
+                         help="let ONNX Runtime's pool threads busy-wait for work between "
+                         "parallel sections (default off: each CPU session has its own pool "
+                         "whose threads sleep, leaving the cores to the server; on: one shared, "
+                         "spinning pool, as in earlier releases)")
     runtime.add_argument("--cache-dir", type=str, default=None, metavar="DIR",
                          help="where optimized models are cached (default "
                          "$MODELPORT_CACHE_DIR or ~/.cache/modelport); '' turns the cache off")
@@ -201,7 +206,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         repository_poll_secs=args.repository_poll_secs,
         max_request_bytes=args.max_request_size, control_token=args.control_token,
         max_header_bytes=args.max_header_size, max_tensor_elements=args.max_tensor_elements,
-        intra_op_threads=args.intra_op_threads,
+        intra_op_threads=args.intra_op_threads, intra_op_spinning=args.intra_op_spinning,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         model_cache=args.model_cache and args.cache_dir != "",
         drain_timeout_s=args.drain_timeout, log_level=args.log_level,

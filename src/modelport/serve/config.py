@@ -37,6 +37,10 @@ class ServerConfig:
         max_header_bytes: largest HTTP request line and headers together (431 beyond).
         control_token: when set, load/unload calls need "Authorization: Bearer <token>".
         intra_op_threads: ONNX Runtime threads per instance; 0 shares the cores out.
+        intra_op_spinning: let ONNX Runtime's pool threads busy-wait between parallel
+            sections (ONNX Runtime's own default). False (the server's default) gives each CPU
+            session its own pool whose threads sleep instead, leaving the cores to the event
+            loop; a model's config can still ask for spinning (docs/serve.md, Tuning).
         cache_dir: where the optimized-model cache and the generated demo repository live;
             None means ~/.cache/modelport (``from_env`` reads $MODELPORT_CACHE_DIR and
             $XDG_CACHE_HOME).
@@ -88,6 +92,7 @@ class ServerConfig:
     max_header_bytes: int = 64 * 1024
     control_token: str | None = None
     intra_op_threads: int = 0
+    intra_op_spinning: bool = False
     cache_dir: Path | None = None
     model_cache: bool = True
     drain_timeout_s: float = 30.0

@@ -84,6 +84,7 @@ class Server:
         repository = Repository(self.repository_path)
         models = LocalModels()  # how models call models (BLS), bound to the core below
         settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads,
+                                   intra_op_spinning=cfg.intra_op_spinning,
                                    cache_dir=cfg.model_cache_dir,
                                    shared_thread_pool=cfg.shared_thread_pool,
                                    inline_below_us=cfg.inline_below_us, models=models)

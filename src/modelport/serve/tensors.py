@@ -6,7 +6,6 @@ since each element carries its own length.
 
 from __future__ import annotations
 
-import math
 import struct
 
 import numpy as np
@@ -21,12 +20,18 @@ _MAX_ELEMENTS = np.iinfo(np.intp).max // 8
 
 
 def element_count(shape: list[int]) -> int:
-    """Number of elements in ``shape``; raises InvalidInput for negative or absurd dims."""
-    if any((not isinstance(d, int)) or isinstance(d, bool) or d < 0 for d in shape):
-        raise InvalidInput(f"shape {shape} must be a list of non-negative integers")
-    if math.prod(d for d in shape if d) > _MAX_ELEMENTS:
-        raise InvalidInput(f"shape {shape} is larger than any tensor can be")
-    return math.prod(shape)
+    """Number of elements in ``shape``; raises InvalidInput for negative or absurd dims.
+    (One plain loop: this runs for every tensor of every request.)"""
+    count = nonzero = 1
+    for d in shape:
+        if (not isinstance(d, int)) or isinstance(d, bool) or d < 0:
+            raise InvalidInput(f"shape {shape} must be a list of non-negative integers")
+        if d:
+            nonzero *= d
+            if nonzero > _MAX_ELEMENTS:
+                raise InvalidInput(f"shape {shape} is larger than any tensor can be")
+        count *= d
+    return count
 
 
 def from_raw(name: str, datatype: str, shape: list[int], raw: bytes | memoryview) -> np.ndarray:

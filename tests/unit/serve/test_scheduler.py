@@ -480,3 +480,41 @@ def test_cancelled_queued_request_frees_its_queue_slot() -> None:
         return str(third[0].shape)
 
     assert asyncio.run(scenario()) == "(1, 2)"
+
+
+class _SlowHandback(FakeInstance):
+    """Echoes at once, but holds the event loop for 5 ms as each run ends, so a hand-off back
+    to the loop takes far longer than the run (what a loaded server sees)."""
+
+    def __init__(self, config: ModelConfig, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(config)
+        self.loop = loop
+        self.threads: list[str] = []
+
+    def run(self, inputs: Any, outputs: Any) -> list[np.ndarray]:
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        if threading.current_thread() is not threading.main_thread():
+            self.loop.call_soon_threadsafe(time.sleep, 0.005)
+        return super().run(inputs, outputs)
+
+
+def test_inline_decision_learns_the_run_not_the_hand_off() -> None:
+    """A quick model runs on the event loop from its second batch on, even when the hand-off
+    to its thread and back is slow (the hand-off is not the model's time)."""
+    async def main() -> list[str]:
+        config = _config(delay_ms=0)
+        instance = _SlowHandback(config, asyncio.get_running_loop())
+        scheduler = Scheduler(config, [instance], ModelStats("fake", "1"),
+                              inline_below_us=1000).start()
+        try:
+            for value in range(3):
+                await scheduler.submit(_checked(config, value))
+        finally:
+            await scheduler.close(5)
+        return instance.threads
+
+    threads = asyncio.run(main())
+    assert threads[0].startswith("mp-fake")
+    assert threads[1:] == ["MainThread", "MainThread"]

@@ -72,3 +72,10 @@ def test_request_limit_flags() -> None:
         ServerConfig(max_tensor_elements=0)
     with pytest.raises(ValueError, match="--max-header-size"):
         ServerConfig(max_header_bytes=10)
+
+
+def test_intra_op_spinning_flag() -> None:
+    """--intra-op-spinning on reaches the config; off by default (pool threads sleep)."""
+    assert _config().intra_op_spinning is False
+    assert ServerConfig().intra_op_spinning is False
+    assert _config("--intra-op-spinning", "on").intra_op_spinning is True

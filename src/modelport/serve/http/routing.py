@@ -55,6 +55,9 @@ class Route:
         return tuple(p for p in self.pattern.split("/") if p)
 
 
+SEEN_PATHS = 4096  # routed paths remembered (cleared when full)
+
+
 class Router:
     """Finds the route for a request and calls it."""
 
@@ -68,6 +71,7 @@ class Router:
                     (route.method, segments, route.endpoint))
             else:
                 self._exact[(route.method, segments)] = route.endpoint
+        self._seen: dict[tuple[str, str], tuple[Endpoint, Params]] = {}
 
     def table(self) -> list[tuple[str, str]]:
         """Every (method, pattern) routed, for checks against the API's description."""
@@ -77,20 +81,38 @@ class Router:
         return sorted((method, "/" + "/".join(segments)) for method, segments in rows)
 
     async def dispatch(self, req: Request) -> Reply:
-        """Route one request.
+        """Route one request (a path seen before is one dictionary lookup).
 
         Raises:
             ModelNotFound: no route matches (answered 404).
         """
-        parts = tuple(p for p in req.path.split("/") if p)
-        endpoint = self._exact.get((req.method, parts))
+        key = (req.method, req.path)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._find(req.method, req.path)
+            if len(self._seen) >= SEEN_PATHS:  # clients choose paths: keep the memory bounded
+                self._seen.clear()
+            self._seen[key] = found
+        endpoint, params = found
+        return await endpoint(req, dict(params))
+
+    def _find(self, method: str, path: str) -> tuple[Endpoint, Params]:
+        """The endpoint and captured segments for a request.
+
+        Raises:
+            ModelNotFound: no route matches.
+        """
+        parts = tuple(p for p in path.split("/") if p)
+        endpoint = self._exact.get((method, parts))
         if endpoint is not None:
-            return await endpoint(req, {})
-        for method, segments, candidate in self._patterns.get(len(parts), ()):
+            return endpoint, {}
+        for route_method, segments, candidate in self._patterns.get(len(parts), ()):
+            if route_method != method:
+                continue
             params = _match(segments, parts)
-            if params is not None and method == req.method:
-                return await candidate(req, params)
-        raise ModelNotFound(f"no route for {req.method} {req.path}")
+            if params is not None:
+                return candidate, params
+        raise ModelNotFound(f"no route for {method} {path}")
 
 
 def _match(segments: tuple[str, ...], parts: tuple[str, ...]) -> Params | None:
