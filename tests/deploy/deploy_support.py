@@ -56,8 +56,12 @@ class Launched:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env if env is not None else dict(os.environ))
-        self.ports = self._wait_listening(timeout_s)
-        self.ready_s = self._wait_ready(timeout_s)
+        try:
+            self.ports = self._wait_listening(timeout_s)
+            self.ready_s = self._wait_ready(timeout_s)
+        except BaseException:
+            self.stop(signal.SIGKILL)  # closes the log too, so a failed start leaks nothing
+            raise
 
     @property
     def http_url(self) -> str:

@@ -74,7 +74,7 @@ def _check_enums(msg: Any, source: str) -> None:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             values = list(value.values()) if field.message_type.fields_by_name[
                 "value"].message_type is not None else []
-        elif field.label == FieldDescriptor.LABEL_REPEATED:
+        elif field.is_repeated:  # protobuf 7 dropped FieldDescriptor.label
             values = list(value)
         else:
             values = [value]
