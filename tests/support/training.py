@@ -71,10 +71,11 @@ def reference_state(spec_path: Path, workers: int, batch: int, steps: int,
 def run_ps(spec_path: Path, tmp: Path, workers: str = "2", steps: int = 20, batch: int = 8,
            staleness: int = 0, every: int = 50, resume: bool = False,
            hook: Callable[[Any, Any], None] | None = None,
-           cpus_per_worker: float = 1.0) -> Any:
+           cpus_per_worker: float = 1.0, data_plane: str = "socket") -> Any:
     """Run the ps dispatcher on the Ray this process is connected to; returns its Outcome.
 
-    ``hook(dispatcher, event)`` runs on every step event (tests kill processes from it).
+    ``hook(dispatcher, event)`` runs on every step event (tests kill processes from it); the
+    data plane reports every step, so that a hook fires at the step it names.
     """
     from modelport.train.cluster import connect
     from modelport.train.config import WorkerRange
@@ -84,7 +85,7 @@ def run_ps(spec_path: Path, tmp: Path, workers: str = "2", steps: int = 20, batc
     plan = Plan(source=SpecSource.read(spec_path), total_steps=steps, batch=batch, seed=0,
                 workers=WorkerRange.parse(workers), staleness=staleness,
                 cpus_per_worker=cpus_per_worker, checkpoint_dir=str(tmp), checkpoint_every=every,
-                resume=resume, step_timeout=120)
+                resume=resume, step_timeout=120, data_plane=data_plane, report_every=0.0)
     with connect(None, 4) as cluster:
         dispatcher = Dispatcher(cluster, plan)
         if hook is not None:

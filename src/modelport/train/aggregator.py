@@ -9,6 +9,7 @@ answers ``rewound`` so the dispatcher replays from the checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from modelport.errors import TrainError
 from modelport.train.checkpoint import CheckpointStore
 from modelport.train.flat import FlatModel
 from modelport.train.messages import ApplyStatus
+from modelport.train.plane import PlaneReport, PlaneServer, run_session
 from modelport.train.spec import Spec, SpecSource
 
 Key = tuple[int, int]
@@ -34,11 +36,6 @@ class Aggregator:
         torch.manual_seed(seed)
         self.model = FlatModel(spec.model())
         self.optimizer = spec.optimizer(self.model.module.parameters())
-        self.grad = torch.zeros(self.model.param_size, dtype=torch.float32)
-        offset = 0
-        for p in self.model.params:
-            p.grad = self.grad[offset:offset + p.numel()].view_as(p)
-            offset += p.numel()
         self.store = CheckpointStore(Path(checkpoint_dir))
         self.every = every
         self.staleness = staleness
@@ -109,6 +106,25 @@ class Aggregator:
             self._checkpoint()
         return self.status(applied=len(fresh)), self.model.vector.numpy()
 
+    def plane_session(self, host: str, shards: int, last: int, timeout: float,
+                      report_every: float) -> Iterator[tuple[tuple[str, int], bytes] | PlaneReport]:
+        """Serve steps over the direct data plane (plane.py) up to version ``last``.
+
+        Yields the address and token the workers connect with, then progress reports; the
+        last report says why the session ended. Each step goes through ``apply``, so
+        checkpoints and de-duplication are the same as with actor calls.
+        """
+        server = PlaneServer(host, timeout)
+        yield server.address, server.token
+        server.buffers[0] = self.model.grad_vector.numpy()  # the first gradient lands in place
+        yield from run_session(server, shards, lambda: self.version, last,
+                               self.model.vector.numpy, self._apply_plane, report_every)
+
+    def _apply_plane(self, step: int, keys: list[Key], divisor: int,
+                     gradients: list[np.ndarray]) -> int:
+        self.apply(step, keys, divisor, *gradients)
+        return self.version
+
     def _merge(self, gradients: list[np.ndarray], divisor: int) -> None:
         """Sum the gradients into the optimizer's .grad in place, divide; average the buffers.
 
@@ -116,8 +132,9 @@ class Aggregator:
         costs milliseconds per step.
         """
         size = self.model.param_size
-        grad = self.grad.numpy()
-        np.copyto(grad, gradients[0][:size])
+        grad = self.model.grad_vector.numpy()[:size]
+        if gradients[0].ctypes.data != grad.ctypes.data:  # not received in place
+            np.copyto(grad, gradients[0][:size])
         for g in gradients[1:]:
             np.add(grad, g[:size], out=grad)
         if divisor != 1:

@@ -2,6 +2,7 @@
 
 modelport train SPEC.py [--workers N|MIN:MAX] [--epochs E | --steps S] [--strategy ps|ddp]
                 [--staleness K] [--address auto|HOST:PORT|ray://...] [--checkpoint-dir DIR]
+                [--data-plane socket|ray]
                 [--export REPO/NAME [--serve-url URL]] [--json]
 """
 
@@ -61,6 +62,9 @@ def add_parser(subparsers: Any) -> None:
     c.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
                    help="steps between checkpoints (50)")
     c.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
+    c.add_argument("--data-plane", choices=("socket", "ray"), default="socket",
+                   help="ps, synchronous: weights and gradients over a direct socket from each "
+                        "worker to the aggregator (default), or through Ray's object store")
     c.add_argument("--step-timeout", type=float, default=300.0, metavar="S",
                    help="give up when lost workers block a step this long (300)")
     o = p.add_argument_group("hand-off and output")
@@ -92,7 +96,7 @@ def config_from(args: argparse.Namespace) -> Any:
         resume=args.resume, export=ExportTarget.parse(args.export) if args.export else None,
         serve_url=args.serve_url, serve_token=args.serve_token,
         cpus_per_worker=args.cpus_per_worker, step_timeout=args.step_timeout,
-        tolerance=args.tolerance)
+        tolerance=args.tolerance, data_plane=args.data_plane)
 
 
 def command(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from modelport.errors import ClusterError, ModelportError, TrainError
 from modelport.train.aggregator import Aggregator
+from modelport.train.plane import PlaneBroken, PlaneReport
 from modelport.train.spec import SpecSource
 from modelport.train.worker import GradientWorker
 
@@ -47,6 +48,15 @@ class RemoteWorker:
         meta, grad = self.actor.compute.options(num_returns=2).remote(task, state_ref)
         return meta, grad
 
+    def join_plane(self, address: tuple[str, int], token: bytes, shard: int,
+                   timeout: float) -> Any:
+        """Start answering the aggregator's data plane; a ref to the gradients sent.
+
+        Not retried: a restarted worker rejoins through the next session, not this one.
+        """
+        return self.actor.join_plane.options(max_task_retries=0).remote(
+            address, token, shard, timeout)
+
     def process_id(self) -> Any:
         """A ref to the worker's process id."""
         return self.actor.process_id.remote()
@@ -70,6 +80,14 @@ class RemoteAggregator:
             version, keys, divisor, *gradients)
         return status, state
 
+    def open_plane(self, shards: int, last: int, timeout: float,
+                   report_every: float) -> PlaneSession:
+        """Start a data-plane session up to version ``last`` (see plane.py)."""
+        # Not retried: after a restart the dispatcher replays through actor calls instead.
+        return PlaneSession(self.actor.run_plane.options(
+            num_returns="streaming", max_task_retries=0).remote(
+            shards, last, timeout, report_every))
+
     def finish(self) -> Any:
         """A ref to the final status (after a final checkpoint)."""
         return self.actor.finish.remote()
@@ -77,6 +95,46 @@ class RemoteAggregator:
     def process_id(self) -> Any:
         """A ref to the aggregator's process id."""
         return self.actor.process_id.remote()
+
+
+class PlaneSession:
+    """The dispatcher's view of a data-plane session: the address, then progress reports."""
+
+    def __init__(self, generator: Any) -> None:
+        self.generator = generator
+
+    def address(self) -> tuple[tuple[str, int], bytes]:
+        """Where the workers connect, and the token they show.
+
+        Raises:
+            PlaneBroken: the aggregator could not open the session.
+        """
+        value = self._next()
+        if not isinstance(value, tuple):
+            raise PlaneBroken("the aggregator did not open a session")
+        return value
+
+    def report(self, timeout: float) -> PlaneReport | None:
+        """The next report, or None when none came within ``timeout`` seconds.
+
+        Raises:
+            PlaneBroken: the aggregator died or ended the session without a last report.
+        """
+        ready, _ = ray.wait([self.generator], timeout=timeout)
+        if not ready:
+            return None
+        value = self._next()
+        if not isinstance(value, PlaneReport):
+            raise PlaneBroken("the aggregator sent something else than a report")
+        return value
+
+    def _next(self) -> Any:
+        try:
+            return ray.get(next(self.generator))
+        except StopIteration:
+            raise PlaneBroken("the session ended without a last report") from None
+        except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+            raise PlaneBroken(f"the aggregator is gone: {_last_line(str(exc))}") from None
 
 
 class Cluster:
@@ -156,6 +214,12 @@ class _RestoringAggregator(Aggregator):
     def process_id(self) -> int:
         """The aggregator's OS process id (tests kill it through this)."""
         return os.getpid()
+
+    def run_plane(self, shards: int, last: int, timeout: float, report_every: float
+                  ) -> Iterator[tuple[tuple[str, int], bytes] | PlaneReport]:
+        """A data-plane session listening on this node's address (a streaming generator)."""
+        host = str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
+        yield from self.plane_session(host, shards, last, timeout, report_every)
 
 
 _WorkerActor: Any = ray.remote(max_restarts=-1, max_task_retries=-1)(GradientWorker)

@@ -11,6 +11,8 @@ from modelport.errors import ConfigError
 
 Strategy = Literal["ps", "ddp"]
 STRATEGIES: tuple[Strategy, ...] = ("ps", "ddp")
+DataPlane = Literal["socket", "ray"]
+DATA_PLANES: tuple[DataPlane, ...] = ("socket", "ray")
 _RANGE = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*)?$")
 
 
@@ -92,6 +94,9 @@ class TrainConfig:
         serve_token: bearer token for the server's control plane.
         cpus_per_worker: Ray CPUs each worker reserves (also its torch threads, at least 1).
         step_timeout: seconds a step may wait for a lost worker before giving up.
+        data_plane: how synchronous ``ps`` moves weights and gradients: ``socket`` (a direct
+            connection from each worker to the aggregator, the default) or ``ray`` (two
+            actor calls through Ray's object store per step; always used with staleness).
         tolerance: largest torch-vs-ONNX Runtime difference accepted at export.
     """
 
@@ -113,6 +118,7 @@ class TrainConfig:
     cpus_per_worker: float = 1.0
     step_timeout: float = 300.0
     tolerance: float = 1e-4
+    data_plane: DataPlane = "socket"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -138,6 +144,9 @@ class TrainConfig:
             raise ConfigError(f"--cpus-per-worker must be > 0, got {self.cpus_per_worker}")
         if self.step_timeout <= 0:
             raise ConfigError(f"--step-timeout must be > 0, got {self.step_timeout}")
+        if self.data_plane not in DATA_PLANES:
+            raise ConfigError(f"--data-plane must be one of {', '.join(DATA_PLANES)}, "
+                              f"got '{self.data_plane}'")
         if self.staleness and self.strategy != "ps":
             raise ConfigError("--staleness applies to --strategy ps only")
         if self.resume and self.strategy == "ddp":

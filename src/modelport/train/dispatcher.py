@@ -13,6 +13,7 @@ gradients are ready are merged into one optimizer step at once, each weighted 1/
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +23,16 @@ from modelport.errors import ClusterError
 from modelport.train.cluster import Cluster, RemoteWorker
 from modelport.train.config import WorkerRange
 from modelport.train.messages import ApplyStatus, GradMeta, GradTask, StepEvent
+from modelport.train.plane import PlaneBroken
 from modelport.train.spec import SpecSource
 
 TICK_S = 0.25
 SLOW_S = 1.0
+GROW_EVERY = 10  # steps per data-plane session while an elastic job could still grow
+PLANE_TIMEOUT_S = 60.0  # a plane session waits this long for a gradient, then Ray takes over
+PLANE_GRACE_S = 10.0  # beyond that, the dispatcher stops listening to a silent aggregator
+
+log = logging.getLogger("modelport.train")
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class Plan:
     checkpoint_every: int
     resume: bool
     step_timeout: float
+    data_plane: str = "socket"
+    report_every: float = 0.1  # seconds between progress reports of a data-plane session
 
 
 @dataclass
@@ -83,9 +92,11 @@ class Dispatcher:
         self.slots: list[Slot] = []
         self.restarts = 0
         self.aggregator_restarts = 0
+        self.aggregator_pid = 0
         self.loss = float("nan")
         self.losses: list[float] = []
         self.typical_s = 0.0  # moving average of a gradient's compute time
+        self.plane = plan.data_plane == "socket"
 
     # --- workers ---------------------------------------------------------------------------
 
@@ -156,6 +167,8 @@ class Dispatcher:
                                                       p.checkpoint_every, p.staleness, p.resume)
         status_ref, state_ref = self.aggregator.current()
         status: ApplyStatus = self.cluster.get(status_ref)
+        # Asked now: during a data-plane session the aggregator answers no other call.
+        self.aggregator_pid = self.cluster.get(self.aggregator.process_id())
         self._start_workers()
         for slot in self.slots:  # constructors load the spec and the shards: not training time
             slot.pid = self.cluster.get(slot.worker.process_id())
@@ -201,12 +214,29 @@ class Dispatcher:
     def _run_sync(self, status: ApplyStatus, state_ref: Any, outcome: Outcome) -> Any:
         total = self.plan.total_steps
         step = status.version
-        pending = self._dispatch(step, state_ref) if step < total else {}
         while step < total:
+            if self.plane:
+                reached, broken = self._plane_steps(step, outcome)
+                status_ref, state_ref = self.aggregator.current()
+                step = self.cluster.get(status_ref).version
+                if step < reached:  # the aggregator came back from a checkpoint
+                    self.aggregator_restarts += 1
+                if not broken or step >= total:
+                    continue
+                # A step through actor calls restarts what died; then the plane again.
+            step, state_ref = self._task_steps(step, state_ref, total if not self.plane
+                                               else step + 1, outcome)
+        return state_ref
+
+    def _task_steps(self, step: int, state_ref: Any, until: int, outcome: Outcome
+                    ) -> tuple[int, Any]:
+        """Steps through actor calls and the object store, up to version ``until``."""
+        pending = self._dispatch(step, state_ref) if step < until else {}
+        while step < until:
             metas, grads = self._collect_step(step, state_ref, pending)
             keys = [(step, m.shard) for m in metas]
             status_ref, state_ref = self.aggregator.apply(step, keys, len(grads), grads)
-            if step + 1 < total:
+            if step + 1 < until:
                 # Dispatch the next step at once, on the weights the apply will publish: Ray
                 # hands them to the workers when they exist, without a round trip through here.
                 self._maybe_grow()
@@ -220,7 +250,51 @@ class Dispatcher:
             step = status.version
             outcome.steps = step
             self._event(step, len(self.slots))
-        return state_ref
+        return step, state_ref
+
+    def _plane_steps(self, step: int, outcome: Outcome) -> tuple[int, bool]:
+        """Steps over the direct data plane; returns the version reached and whether it broke.
+
+        A session that broke before its first step turns the plane off for the job.
+        """
+        self._maybe_grow()
+        wanted = self.plan.workers
+        last = self.plan.total_steps
+        if wanted.elastic and len(self.slots) < wanted.max:
+            last = min(last, step + GROW_EVERY)  # end sessions so that new workers can join
+        timeout = min(self.plan.step_timeout, PLANE_TIMEOUT_S)
+        version, ended = step, "no report"
+        try:
+            session = self.aggregator.open_plane(len(self.slots), last, timeout,
+                                                 self.plan.report_every)
+            address, token = session.address()
+            for slot in self.slots:
+                slot.worker.join_plane(address, token, slot.shard, timeout)
+            heard = time.monotonic()
+            while True:
+                report = session.report(TICK_S)
+                if report is None:
+                    if time.monotonic() - heard > timeout + PLANE_GRACE_S:
+                        raise PlaneBroken(f"no word from the aggregator for {timeout:g}s")
+                    self._event(version, len(self.slots), waiting=True)
+                    continue
+                heard = time.monotonic()
+                for loss in report.losses:
+                    self.loss = loss
+                    self.losses.append(loss)
+                self.typical_s = report.seconds or self.typical_s
+                version = outcome.steps = report.version
+                self._event(version, len(self.slots))
+                if report.ended is not None:
+                    ended = report.ended
+                    break
+        except PlaneBroken as exc:
+            ended = str(exc)
+        if ended and version == step:
+            log.warning("the direct data plane made no step (%s): going on through Ray's "
+                        "object store (--data-plane ray)", ended)
+            self.plane = False
+        return version, bool(ended)
 
     def _dispatch(self, step: int, state_ref: Any) -> dict[Any, tuple[Slot, Any]]:
         """Send every worker its task of ``step``; returns meta ref -> (slot, gradient ref)."""

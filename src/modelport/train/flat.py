@@ -3,7 +3,8 @@
 The vector holds the trainable parameters, then the floating-point buffers (BatchNorm's running
 statistics). Parameters and buffers become views into it, so loading a published state is one
 copy and reading it back is one copy. Workers send gradients in the same layout, with their
-buffers' new values in the buffer part.
+buffers' new values in the buffer part. The parameters' ``.grad`` are views into a second
+vector of that layout, so backward writes the gradient where it is sent from.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ class FlatModel:
             self.vector[offset:offset + n].copy_(t.detach().reshape(-1))
             t.data = self.vector[offset:offset + n].view_as(t)
             offset += n
+        self.grad_vector = torch.zeros(self.size, dtype=torch.float32)
+        offset = 0
+        for p in self.params:
+            p.grad = self.grad_vector[offset:offset + p.numel()].view_as(p)
+            offset += p.numel()
+        self._grad_pointers = [p.grad.data_ptr() for p in self.params if p.grad is not None]
 
     @property
     def param_vector(self) -> torch.Tensor:
@@ -49,6 +56,8 @@ class FlatModel:
 
     def load(self, state: Any) -> None:
         """Copy a published state (a numpy vector, possibly read-only) into the model."""
+        if isinstance(state, np.ndarray) and state.ctypes.data == self.vector.data_ptr():
+            return  # it was received in place
         np.copyto(self.vector.numpy(), state)
 
     def state(self) -> np.ndarray:
@@ -57,15 +66,26 @@ class FlatModel:
         return copy
 
     def gradient(self) -> np.ndarray:
-        """The parameters' gradients followed by the buffers' current values, as one vector."""
-        out = np.empty(self.size, dtype=np.float32)
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        if grads:
-            torch.cat([g.reshape(-1) for g in grads], out=torch.from_numpy(out[:self.param_size]))
+        """The parameters' gradients followed by the buffers' current values, as one vector.
+
+        The vector is the model's own gradient buffer, valid until the next ``zero_grad``.
+        """
+        out: np.ndarray = self.grad_vector.numpy()
+        views = [p.grad.data_ptr() if p.grad is not None else 0 for p in self.params]
+        if views != self._grad_pointers:  # something replaced a .grad: gather them again
+            for p, pointer in zip(self.params, self._grad_pointers, strict=True):
+                if p.grad is None or p.grad.data_ptr() != pointer:
+                    grad = p.grad
+                    start = (pointer - self.grad_vector.data_ptr()) // 4
+                    view = self.grad_vector[start:start + p.numel()].view_as(p)
+                    if grad is None:
+                        view.zero_()
+                    else:
+                        view.copy_(grad)
+                    p.grad = view
         out[self.param_size:] = self.buffer_vector.numpy()
         return out
 
     def zero_grad(self) -> None:
-        """Drop the gradients of the last backward pass."""
-        for p in self.params:
-            p.grad = None
+        """Zero the gradients before a backward pass."""
+        self.grad_vector.zero_()

@@ -131,7 +131,8 @@ def _run_ps(config: TrainConfig, prepared: Prepared, folder: Path,
                 batch=prepared.batch, seed=config.seed, workers=config.workers,
                 staleness=config.staleness, cpus_per_worker=config.cpus_per_worker,
                 checkpoint_dir=str(folder), checkpoint_every=config.checkpoint_every,
-                resume=config.resume, step_timeout=config.step_timeout)
+                resume=config.resume, step_timeout=config.step_timeout,
+                data_plane=config.data_plane)
     with connect(config.address, cpus) as cluster:
         where = "embedded local Ray" if cluster.info.embedded else f"Ray at {cluster.info.address}"
         note(f"{where}: {cluster.info.nodes} node(s), {cluster.info.cpus:g} CPUs; "

@@ -17,6 +17,7 @@ import torch
 from modelport.errors import SpecError
 from modelport.train.flat import FlatModel
 from modelport.train.messages import GradMeta, GradTask
+from modelport.train.plane import serve_worker
 from modelport.train.sampling import Sharding
 from modelport.train.spec import Spec, SpecSource
 
@@ -90,6 +91,15 @@ class GradientWorker:
                         samples=len(positions), pid=self.pid,
                         seconds=time.perf_counter() - started)
         return meta, self.model.gradient()
+
+    def join_plane(self, address: tuple[str, int], token: bytes, shard: int,
+                   timeout: float) -> int:
+        """Answer steps over the aggregator's data plane until it ends the session.
+
+        Returns the number of gradients sent.
+        """
+        return serve_worker(self.compute, address, token, shard, timeout,
+                            weights=self.model.vector.numpy())
 
     def process_id(self) -> int:
         """The worker's OS process id (tests kill it through this)."""

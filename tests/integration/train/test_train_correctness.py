@@ -11,10 +11,13 @@ from support.training import reference_state, run_ps
 pytestmark = pytest.mark.usefixtures("local_ray")
 
 
+@pytest.mark.parametrize("plane", ["socket", "ray"])
 def test_sync_ps_two_workers_equals_one_process_with_double_batch(tiny_spec: Path,
-                                                                   tmp_path: Path) -> None:
-    """2 workers x batch 8 for 20 steps give the weights of one process with batch 16 (1e-5)."""
-    outcome = run_ps(tiny_spec, tmp_path, workers="2", steps=20, batch=8)
+                                                                   tmp_path: Path,
+                                                                   plane: str) -> None:
+    """2 workers x batch 8 for 20 steps give the weights of one process with batch 16 (1e-5),
+    over the direct data plane and over Ray's object store alike."""
+    outcome = run_ps(tiny_spec, tmp_path, workers="2", steps=20, batch=8, data_plane=plane)
     expected = reference_state(tiny_spec, workers=2, batch=8, steps=20)
     assert outcome.steps == 20 and outcome.duplicates == 0
     np.testing.assert_allclose(outcome.state, expected, atol=1e-5, rtol=0)

@@ -44,7 +44,7 @@ def test_sigkilled_worker_restarts_and_weights_match(tiny_spec: Path, tmp_path: 
 def test_killed_aggregator_resumes_from_its_checkpoint(tiny_spec: Path, tmp_path: Path) -> None:
     """The aggregator killed at step 8 (checkpoints every 3) comes back at step 6, the
     dispatcher replays from there, and the final weights are those of an uncut run."""
-    hook = _kill_at(8, lambda d: d.cluster.get(d.aggregator.process_id()))
+    hook = _kill_at(8, lambda d: d.aggregator_pid)
     outcome = run_ps(tiny_spec, tmp_path, workers="2", steps=15, every=3, hook=hook)
     assert hook.killed
     assert outcome.steps == 15 and outcome.aggregator_restarts == 1

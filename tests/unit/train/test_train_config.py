@@ -48,6 +48,7 @@ def test_export_target_needs_a_repository_and_a_name(text: str) -> None:
     ({"resume": True, "strategy": "ddp", "checkpoint_dir": Path("c")}, "--resume"),
     ({"serve_url": "http://127.0.0.1:1"}, "--serve-url"),
     ({"strategy": "horovod"}, "--strategy"),
+    ({"data_plane": "rdma"}, "--data-plane"),
 ])
 def test_config_names_the_flag_at_fault(kwargs: dict[str, object], flag: str) -> None:
     """Each invalid setting or combination raises ConfigError naming the flag to change."""
