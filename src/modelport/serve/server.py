@@ -82,24 +82,8 @@ class Server:
         cfg = self.config
         self.repository_path = cfg.repository_path()
         repository = Repository(self.repository_path)
-        models = LocalModels()  # how models call models (BLS), bound to the core below
-        settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads,
-                                   intra_op_spinning=cfg.intra_op_spinning,
-                                   cache_dir=cfg.model_cache_dir,
-                                   shared_thread_pool=cfg.shared_thread_pool,
-                                   inline_below_us=cfg.inline_below_us, models=models)
-        self.manager = manager = ModelManager(repository, settings,
-                                              BackendCatalog(cfg.extra_backends),
-                                              cfg.drain_timeout_s, cfg.allow_metrics,
-                                              cfg.model_control_mode != "explicit")
-        tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
-                   else Tracing.from_settings(cfg.traces_exporter, cfg.service_name,
-                                              cfg.trace_config))
         logs = LogSettings()
-        self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness, cfg.server_id,
-                                         SharedMemory(cfg.allow_client_shm), logs,
-                                         RequestLimits(cfg.max_tensor_elements))
-        models.bind(core, asyncio.get_running_loop())
+        manager, core = self._build_core(repository, logs)
         self.control = ModelControl(manager, cfg.model_control_mode, cfg.control_token)
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(logs.close)
@@ -117,6 +101,28 @@ class Server:
             core.started = True
             stack.push_async_callback(self._quiesce)
             self._stack = stack.pop_all()
+
+    def _build_core(self, repository: Repository, logs: LogSettings,
+                    ) -> tuple[ModelManager, InferenceCore]:
+        """The model manager and the inference core, from the configuration."""
+        cfg = self.config
+        models = LocalModels()  # how models call models (BLS), bound to the core below
+        settings = RuntimeSettings(intra_op_threads=cfg.intra_op_threads,
+                                   intra_op_spinning=cfg.intra_op_spinning,
+                                   cache_dir=cfg.model_cache_dir,
+                                   shared_thread_pool=cfg.shared_thread_pool,
+                                   inline_below_us=cfg.inline_below_us, models=models)
+        self.manager = manager = ModelManager(
+            repository, settings, BackendCatalog(cfg.extra_backends), cfg.drain_timeout_s,
+            cfg.allow_metrics, cfg.model_control_mode != "explicit")
+        tracing = (Tracing(self.tracer_provider) if self.tracer_provider is not None
+                   else Tracing.from_settings(cfg.traces_exporter, cfg.service_name,
+                                              cfg.trace_config))
+        self.core = core = InferenceCore(manager, tracing, cfg.strict_readiness,
+                                         cfg.server_id, SharedMemory(cfg.allow_client_shm), logs,
+                                         RequestLimits(cfg.max_tensor_elements))
+        models.bind(core, asyncio.get_running_loop())
+        return manager, core
 
     def http_app(self) -> Any:
         """The HTTP front's ASGI app (after ``start``): every route the HTTP port serves,

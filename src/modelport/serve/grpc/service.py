@@ -118,33 +118,29 @@ class InferenceService:
 
     def handlers(self) -> list[Any]:
         """Generic handlers to register on a grpc.aio server."""
-        unary: list[tuple[str, Callable[..., Awaitable[Any]], str, int]] = [
-            ("ServerLive", self.server_live, "ServerLive", 0),
-            ("ServerReady", self.server_ready, "ServerReady", 0),
-            ("ModelReady", self.model_ready, "ModelReady", 0),
-            ("ServerMetadata", self.server_metadata, "ServerMetadata", 0),
-            ("ModelMetadata", self.model_metadata, "ModelMetadata", 0),
-            ("ModelInfer", self.model_infer, "ModelInfer", self.limit),
-            ("ModelConfig", self.model_config, "ModelConfig", 0),
-            ("ModelStatistics", self.model_statistics, "ModelStatistics", 0),
-            ("RepositoryIndex", self.repository_index, "RepositoryIndex", 0),
-            ("RepositoryModelLoad", self.repository_load, "RepositoryModelLoad", self.limit),
-            ("RepositoryModelUnload", self.repository_unload, "RepositoryModelUnload", 0),
-            ("SystemSharedMemoryStatus", self.shm_status, "SystemSharedMemoryStatus", 0),
-            ("SystemSharedMemoryRegister", self.shm_register, "SystemSharedMemoryRegister", 0),
-            ("SystemSharedMemoryUnregister", self.shm_unregister, "SystemSharedMemoryUnregister",
-             0),
+        return [grpc.method_handlers_generic_handler(SERVICE_NAME, self._inference_table()),
+                grpc.method_handlers_generic_handler(HEALTH_SERVICE_NAME, self._health_table())]
+
+    def _inference_table(self) -> dict[str, Any]:
+        unary: list[tuple[str, Callable[..., Awaitable[Any]], int]] = [
+            ("ServerLive", self.server_live, 0), ("ServerReady", self.server_ready, 0),
+            ("ModelReady", self.model_ready, 0), ("ServerMetadata", self.server_metadata, 0),
+            ("ModelMetadata", self.model_metadata, 0), ("ModelInfer", self.model_infer, self.limit),
+            ("ModelConfig", self.model_config, 0), ("ModelStatistics", self.model_statistics, 0),
+            ("RepositoryIndex", self.repository_index, 0),
+            ("RepositoryModelLoad", self.repository_load, self.limit),
+            ("RepositoryModelUnload", self.repository_unload, 0),
+            ("SystemSharedMemoryStatus", self.shm_status, 0),
+            ("SystemSharedMemoryRegister", self.shm_register, 0),
+            ("SystemSharedMemoryUnregister", self.shm_unregister, 0),
         ]
-        table_extra = {
-            "TraceSetting": _unary(self.trace_setting, pb.TraceSettingRequest,
-                                   pb.TraceSettingResponse),
-            "LogSettings": _unary(self.log_settings, pb.LogSettingsRequest,
-                                  pb.LogSettingsResponse),
-        }
-        table = {name: _unary(fn, getattr(pb, f"{kind}Request"), getattr(pb, f"{kind}Response"),
+        table = {name: _unary(fn, getattr(pb, f"{name}Request"), getattr(pb, f"{name}Response"),
                               limit or 2**31 - 1)
-                 for name, fn, kind, limit in unary}
-        table.update(table_extra)
+                 for name, fn, limit in unary}
+        table["TraceSetting"] = _unary(self.trace_setting, pb.TraceSettingRequest,
+                                       pb.TraceSettingResponse)
+        table["LogSettings"] = _unary(self.log_settings, pb.LogSettingsRequest,
+                                      pb.LogSettingsResponse)
         table["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
             self.model_stream_infer,
             request_deserializer=_bounded(pb.ModelInferRequest, self.limit),
@@ -152,7 +148,10 @@ class InferenceService:
         for name in _CUDA:
             table[name] = _unary(self._no_cuda, getattr(pb, f"{name}Request"),
                                  getattr(pb, f"{name}Response"))
-        health = {
+        return table
+
+    def _health_table(self) -> dict[str, Any]:
+        return {
             "Check": _unary(self.health_check, health_pb2.HealthCheckRequest,
                             health_pb2.HealthCheckResponse),
             "Watch": grpc.unary_stream_rpc_method_handler(
@@ -160,8 +159,6 @@ class InferenceService:
                 request_deserializer=_bounded(health_pb2.HealthCheckRequest, self.limit),
                 response_serializer=health_pb2.HealthCheckResponse.SerializeToString),
         }
-        return [grpc.method_handlers_generic_handler(SERVICE_NAME, table),
-                grpc.method_handlers_generic_handler(HEALTH_SERVICE_NAME, health)]
 
     async def server_live(self, request: pb.ServerLiveRequest,
                           context: Context) -> pb.ServerLiveResponse:

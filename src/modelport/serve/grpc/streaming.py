@@ -68,8 +68,8 @@ class GrpcStreamInfer:
 STREAM_WINDOW = 256
 
 
-async def responses(core: InferenceCore, requests: AsyncIterator[Any], context: Any,
-                    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+def responses(core: InferenceCore, requests: AsyncIterator[Any], context: Any,
+              ) -> AsyncIterator[pb.ModelStreamInferResponse]:
     """The stream's responses; an error goes in ``error_message``, the stream goes on.
 
     Every request starts as soon as it is read, so requests of one stream batch together and
@@ -77,17 +77,73 @@ async def responses(core: InferenceCore, requests: AsyncIterator[Any], context: 
     others' go out in the order their requests came (Triton's rule), each held until the ones
     before it are out. Requests of one sequence (``sequence_id``) run one after another.
     """
-    out: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
-    running: set[asyncio.Task[None]] = set()
-    window = asyncio.Semaphore(STREAM_WINDOW)
-    last_in_order: asyncio.Task[None] | None = None
-    last_of_sequence: dict[tuple[str, str], asyncio.Task[None]] = {}
+    return _Stream(core, context).responses(requests)
 
-    async def answer(request: Any, emit: Any) -> None:
+
+class _Stream:
+    """One ModelStreamInfer call: its requests in flight and the order of their answers."""
+
+    def __init__(self, core: InferenceCore, context: Any) -> None:
+        self.core, self.context = core, context
+        self.out: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
+        self.running: set[asyncio.Task[None]] = set()
+        self.window = asyncio.Semaphore(STREAM_WINDOW)
+        self.last_in_order: asyncio.Task[None] | None = None
+        self.last_of_sequence: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    async def responses(self, requests: AsyncIterator[Any]
+                        ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        reader = asyncio.ensure_future(self._read(requests))
+        try:
+            while (item := await self.out.get()) is not None:
+                yield item
+            await reader  # its own failure (the stream broke) surfaces here
+        finally:
+            for task in (reader, *self.running):
+                task.cancel()
+
+    async def _read(self, requests: AsyncIterator[Any]) -> None:
+        try:
+            async for request in requests:
+                await self.window.acquire()
+                self._start(request)
+            await asyncio.gather(*self.running)
+        finally:
+            self.out.put_nowait(None)
+
+    def _start(self, request: Any) -> None:
+        ordered = not _decoupled(self.core, request)
+        key = _sequence(request)
+        task = asyncio.ensure_future(self._run(
+            request, ordered, self.last_in_order if ordered else None,
+            self.last_of_sequence.get(key) if key else None))
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+        if ordered:
+            self.last_in_order = task
+        if key:
+            self.last_of_sequence[key] = task
+            task.add_done_callback(functools.partial(_forget, self.last_of_sequence, key))
+
+    async def _run(self, request: Any, ordered: bool, before: asyncio.Task[None] | None,
+                   same_sequence: asyncio.Task[None] | None) -> None:
+        held: list[pb.ModelStreamInferResponse] = []
+        try:
+            if same_sequence is not None:
+                await asyncio.wait([same_sequence])
+            await self._answer(request, held.append if ordered else self.out.put_nowait)
+        finally:
+            if before is not None:
+                await asyncio.wait([before])
+            for message in held:
+                self.out.put_nowait(message)
+            self.window.release()
+
+    async def _answer(self, request: Any, emit: Any) -> None:
         try:
             if not isinstance(request, pb.ModelInferRequest):
                 raise request.error  # refused before parsing (over --max-request-size)
-            async for message in core.stream(GrpcStreamInfer(request, context)):
+            async for message in self.core.stream(GrpcStreamInfer(request, self.context)):
                 if message is not None:
                     emit(pb.ModelStreamInferResponse(infer_response=message))
         except InferenceError as exc:
@@ -95,50 +151,6 @@ async def responses(core: InferenceCore, requests: AsyncIterator[Any], context: 
         except Exception:  # a bug costs this request only, and its answer says nothing inside
             emit(pb.ModelStreamInferResponse(
                 error_message=internal_error(log, "ModelStreamInfer")))
-
-    async def run(request: Any, ordered: bool, before: asyncio.Task[None] | None,
-                  same_sequence: asyncio.Task[None] | None) -> None:
-        held: list[pb.ModelStreamInferResponse] = []
-        try:
-            if same_sequence is not None:
-                await asyncio.wait([same_sequence])
-            await answer(request, held.append if ordered else out.put_nowait)
-        finally:
-            if before is not None:
-                await asyncio.wait([before])
-            for message in held:
-                out.put_nowait(message)
-            window.release()
-
-    async def read() -> None:
-        nonlocal last_in_order
-        try:
-            async for request in requests:
-                await window.acquire()
-                ordered = not _decoupled(core, request)
-                key = _sequence(request)
-                task = asyncio.ensure_future(run(
-                    request, ordered, last_in_order if ordered else None,
-                    last_of_sequence.get(key) if key else None))
-                running.add(task)
-                task.add_done_callback(running.discard)
-                if ordered:
-                    last_in_order = task
-                if key:
-                    last_of_sequence[key] = task
-                    task.add_done_callback(functools.partial(_forget, last_of_sequence, key))
-            await asyncio.gather(*running)
-        finally:
-            out.put_nowait(None)
-
-    reader = asyncio.ensure_future(read())
-    try:
-        while (item := await out.get()) is not None:
-            yield item
-        await reader  # its own failure (the stream broke) surfaces here
-    finally:
-        for task in (reader, *running):
-            task.cancel()
 
 
 def _forget(last: dict[tuple[str, str], asyncio.Task[None]], key: tuple[str, str],

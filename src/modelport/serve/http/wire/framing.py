@@ -64,15 +64,7 @@ def build_head(status: int, headers: Headers, *, keep_alive: bool, http11: bool,
         the head, ending with its blank line, and the framing it declares.
     """
     parts = [STATUS_LINES.get(status) or _status_line(status)]
-    length: int | None = None
-    app_close = False
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-        lowered = name.lower()
-        if lowered == b"content-length":
-            length = _length(value)
-        elif lowered == b"connection" and b"close" in value.lower():
-            app_close = True
+    length, app_close = _write_app_headers(parts, headers)
     keep_alive = keep_alive and not app_close
     chunked = False
     if length is None and not bodyless_status(status):
@@ -90,6 +82,20 @@ def build_head(status: int, headers: Headers, *, keep_alive: bool, http11: bool,
         parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
     return Head(b"".join(parts), length, chunked, keep_alive)
+
+
+def _write_app_headers(parts: list[bytes], headers: Headers) -> tuple[int | None, bool]:
+    """Append the app's headers; returns its content-length and whether it asked to close."""
+    length: int | None = None
+    app_close = False
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+        lowered = name.lower()
+        if lowered == b"content-length":
+            length = _length(value)
+        elif lowered == b"connection" and b"close" in value.lower():
+            app_close = True
+    return length, app_close
 
 
 def _length(value: bytes) -> int | None:

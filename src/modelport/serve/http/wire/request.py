@@ -68,6 +68,12 @@ def read_head(version: str, method: bytes, target: bytes, headers: list[tuple[by
         "client": client,
         "server": server,
     }
+    length, chunked, expect = _body_framing(headers)
+    return RequestHead(scope, length, length is not None or chunked, expect)
+
+
+def _body_framing(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool, bool]:
+    """Content-Length, whether the body is chunked, and whether the client expects 100."""
     length: int | None = None
     chunked = expect = False
     for name, value in headers:
@@ -77,7 +83,7 @@ def read_head(version: str, method: bytes, target: bytes, headers: list[tuple[by
             chunked = True
         elif name == b"expect":
             expect = value.lower() == b"100-continue"
-    return RequestHead(scope, length, length is not None or chunked, expect)
+    return length, chunked, expect
 
 
 def _split_target(target: bytes) -> tuple[bytes, bytes]:
