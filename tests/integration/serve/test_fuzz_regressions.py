@@ -50,6 +50,17 @@ def _grpc_error(call: object, *args: object) -> grpc.RpcError:
     return info.value
 
 
+def test_infinity_for_a_bool_input_is_the_clients_fault(srv: LoopServer) -> None:
+    """Infinity sent as BOOL or INT32 JSON data is 400 naming the input (it was a 500 when
+    warnings are errors: numpy's "invalid value" warning from the fraction check)."""
+    for datatype in ("BOOL", "INT32"):
+        body = (b'{"inputs": [{"name": "a", "datatype": "%s", "shape": [2], '
+                b'"data": [0, Infinity]}]}' % datatype.encode())
+        reply = _post(srv, "/v2/models/add/infer", body)
+        assert reply.status_code == 400, reply.text
+        assert "input 'a': data has NaN or Infinity" in reply.json()["error"]
+
+
 def test_shm_key_with_a_nul_byte_is_the_clients_fault(srv: LoopServer,
                                                       channel: grpc.Channel) -> None:
     """A register key holding a NUL byte is 400 / INVALID_ARGUMENT (it was a 500:

@@ -10,7 +10,7 @@ import orjson
 
 from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
-from modelport.repository.config import ModelConfig
+from modelport.repository.config import ModelConfig, TensorSpec
 from modelport.serve.classification import parse_count
 from modelport.serve.limits import DEFAULT_LIMITS, RequestLimits
 from modelport.serve.shm import parse_ref
@@ -56,13 +56,7 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
             f"{len(body)} bytes"
         )
     view = memoryview(body)
-    head = loads(view[:header_length] if header_length is not None else view)
-    if not isinstance(head, dict):
-        raise InvalidInput("the request body must be a JSON object")
-    request = InferRequest(model_name=model, model_version=version)
-    request.id = _str_field(head, "id")
-    request.parameters = _dict_field(head, "parameters")
-    request.binary_output = bool(request.parameters.get("binary_data_output", False))
+    head, request = _head(view, header_length, model, version)
     raw_inputs = head.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise InvalidInput("the request must have a non-empty 'inputs' list")
@@ -80,6 +74,19 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
         )
     request.outputs = [_decode_output(o) for o in raw_outputs]
     return request
+
+
+def _head(view: memoryview, header_length: int | None, model: str, version: str,
+          ) -> tuple[dict[str, Any], InferRequest]:
+    """The JSON header, and the request with its id and parameters."""
+    head = loads(view[:header_length] if header_length is not None else view)
+    if not isinstance(head, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    request = InferRequest(model_name=model, model_version=version)
+    request.id = _str_field(head, "id")
+    request.parameters = _dict_field(head, "parameters")
+    request.binary_output = bool(request.parameters.get("binary_data_output", False))
+    return head, request
 
 
 def _name_of(item: Any) -> Any:
@@ -110,24 +117,27 @@ def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str
         shape = [*batch, 1]
         return InferRequest(model, version, binary_output=True, inputs=[InputTensor(
             spec.name, "BYTES", shape, np.array([bytes(body)], dtype=object).reshape(shape))])
-    if sum(d == -1 for d in spec.dims) > 1:
-        raise InvalidInput(f"The shape of the raw input '{spec.name}' can not be deduced "
-                           "because there are more than one variable-sized dimension")
-    itemsize = by_name(spec.datatype).numpy.itemsize
-    fixed = element_count([d for d in spec.dims if d != -1]) * itemsize
-    if -1 in spec.dims:
-        if fixed == 0 or len(body) % fixed:
-            raise InvalidInput(f"raw body of {len(body)} bytes is not a whole number of "
-                               f"{spec.datatype}{list(spec.dims)} rows for input '{spec.name}'")
-        dims = [len(body) // fixed if d == -1 else d for d in spec.dims]
-    else:
-        dims = list(spec.dims)
-    shape = [*batch, *dims]
+    shape = [*batch, *_raw_dims(spec, len(body))]
     limits.elements(spec.name, shape)
     data = from_raw(spec.name, spec.datatype, shape, body)
     # a raw request has no JSON to ask for binary outputs: they come back binary (Triton's way)
     return InferRequest(model, version, binary_output=True,
                         inputs=[InputTensor(spec.name, spec.datatype, shape, data)])
+
+
+def _raw_dims(spec: TensorSpec, size: int) -> list[int]:
+    """The config's dims of a raw input, its one variable dimension sized from ``size`` bytes."""
+    if sum(d == -1 for d in spec.dims) > 1:
+        raise InvalidInput(f"The shape of the raw input '{spec.name}' can not be deduced "
+                           "because there are more than one variable-sized dimension")
+    if -1 not in spec.dims:
+        return list(spec.dims)
+    itemsize = by_name(spec.datatype).numpy.itemsize
+    fixed = element_count([d for d in spec.dims if d != -1]) * itemsize
+    if fixed == 0 or size % fixed:
+        raise InvalidInput(f"raw body of {size} bytes is not a whole number of "
+                           f"{spec.datatype}{list(spec.dims)} rows for input '{spec.name}'")
+    return [size // fixed if d == -1 else d for d in spec.dims]
 
 
 def _decode_input(item: Any, view: memoryview, offset: int,
@@ -217,6 +227,9 @@ def _numeric(name: str, datatype: str, data: Any) -> np.ndarray:
     dtype = by_name(datatype).numpy
     if dtype.kind in "biu":
         inferred = np.asarray(data)
+        if inferred.dtype.kind == "f" and not np.all(np.isfinite(inferred)):
+            raise InvalidInput(f"input '{name}': data has NaN or Infinity but the datatype is "
+                               f"{datatype}")
         if inferred.dtype.kind == "f" and not np.all(np.mod(inferred, 1) == 0):
             raise InvalidInput(f"input '{name}': data has fractional values but the datatype is "
                                f"{datatype}")
