@@ -12,7 +12,8 @@ the median of per-round ratios against FastAPI under the same load-generator pla
               pool, whose worker sleeps); `--intra-op-threads 1` (no pool worker: '-t1');
               `--inline-below-us 2000` ('-inline': batches whose learned time is under 2 ms
               run on the event loop instead of being handed to the instance's thread); both
-              '-t1-inline'; FastAPI + uvicorn + onnxruntime
+              '-t1-inline'; `--loop asyncio` ('-asyncio': asyncio's own event loop
+              instead of uvloop); FastAPI + uvicorn + onnxruntime
               (benchmarks/baselines/fastapi_app.py, as in serving.py)
   placements  wrk -t1 unpinned ('free'), wrk -t1 pinned to core 0 ('pinned'), wrk -t2 unpinned
               ('free-t2', off by default), wrk -t1 unpinned with one extra busy-loop process
@@ -68,6 +69,7 @@ VARIANTS: dict[str, list[str]] = {
     "modelport-t1": ["--intra-op-threads", "1"],
     "modelport-inline": INLINE,
     "modelport-t1-inline": ["--intra-op-threads", "1", *INLINE],
+    "modelport-asyncio": ["--loop", "asyncio"],
 }
 MODELS = {"mlp": ("input", (64,), "output"), "resnet18": ("input", (3, 224, 224), "logits")}
 BUSY = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"

@@ -158,6 +158,10 @@ def _runtime_arguments(runtime: Any) -> None:
                          "parallel sections (default off: each CPU session has its own pool "
                          "whose threads sleep, leaving the cores to the server; on: one shared, "
                          "spinning pool, as in earlier releases)")
+    runtime.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                         help="the event loop: uvloop (C, libuv; about a fifth less CPU per "
+                         "request) or asyncio's own; auto (default) takes uvloop where it is "
+                         "installed")
     runtime.add_argument("--cache-dir", type=str, default=None, metavar="DIR",
                          help="where optimized models are cached (default "
                          "$MODELPORT_CACHE_DIR or ~/.cache/modelport); '' turns the cache off")
@@ -209,7 +213,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         intra_op_threads=args.intra_op_threads, intra_op_spinning=args.intra_op_spinning,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         model_cache=args.model_cache and args.cache_dir != "",
-        drain_timeout_s=args.drain_timeout, log_level=args.log_level,
+        drain_timeout_s=args.drain_timeout, log_level=args.log_level, event_loop=args.loop,
         grpc_max_calls=args.grpc_max_calls,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
         strict_readiness=args.strict_readiness, server_id=args.server_id,

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from modelport.environment import Environment, default_cache_dir
 from modelport.errors import ConfigError
+from modelport.serve.eventloop import LoopChoice
+from modelport.serve.eventloop import resolve as resolve_loop
 from modelport.serve.restrict import GRPC_KEY_PREFIX, Restrictions
 from modelport.serve.tls import TlsSettings
 
@@ -47,6 +49,8 @@ class ServerConfig:
         model_cache: keep ONNX Runtime's optimized graphs on disk so later loads skip the
             optimization (False turns it off; so does MODELPORT_NO_CACHE with ``from_env``).
         drain_timeout_s: how long an unloaded version may finish in-flight work.
+        event_loop: the event loop ``Server.run`` starts: auto (uvloop where installed, else
+            asyncio's), asyncio or uvloop (modelport.serve.eventloop).
         shared_thread_pool: one ONNX Runtime thread pool for all sessions, new versions built
             at background priority (smooth reloads). The command line turns it on; leave it off
             when the server shares its process with other ONNX Runtime sessions.
@@ -96,6 +100,7 @@ class ServerConfig:
     cache_dir: Path | None = None
     model_cache: bool = True
     drain_timeout_s: float = 30.0
+    event_loop: LoopChoice = "auto"
     log_level: str = "info"
     debug_endpoints: bool = False
     allow_metrics: bool = True
@@ -150,6 +155,7 @@ class ServerConfig:
             raise ConfigError("--max-header-size must be at least 1024 bytes")
         if self.max_tensor_elements < 1:
             raise ConfigError("--max-tensor-elements must be at least 1")
+        resolve_loop(self.event_loop)  # an unknown or missing loop fails here, early
         if self.inline_below_us < 0:
             raise ConfigError("inline_below_us must be >= 0")
         _ = (self.http_restrictions, self.grpc_restrictions)  # a bad flag fails here, early

@@ -20,6 +20,7 @@ from modelport.backends import BackendCatalog
 from modelport.errors import ModelportError
 from modelport.repository.layout import Repository
 from modelport.runtime import RuntimeSettings
+from modelport.serve import eventloop
 from modelport.serve.config import ServerConfig
 from modelport.serve.control import ModelControl
 from modelport.serve.core import InferenceCore
@@ -274,8 +275,9 @@ class Server:
             os._exit(0)
 
     def run(self) -> None:
-        """Blocking entry point for the command line."""
-        asyncio.run(self.serve_forever(exit_if_abandoned=True))
+        """Blocking entry point for the command line, on the configured event loop."""
+        eventloop.run(self.serve_forever(exit_if_abandoned=True),
+                      eventloop.resolve(self.config.event_loop))
 
     def _announce(self) -> None:
         assert self.manager is not None and self.core is not None
@@ -285,6 +287,7 @@ class Server:
             log.info("model %-16s version %-3s %s%s", row.name, row.version or "-", state,
                      detail)
         log.info("repository: %s", self.repository_path)
+        log.info("event loop: %s", eventloop.name_of(asyncio.get_running_loop()))
         cfg = self.config
         if self.http_port is not None:
             log.info("HTTP  %s://%s:%d/v2%s", _scheme(cfg.http_tls), cfg.http_address,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelport.cli import build_parser
+from modelport.errors import ConfigError
 from modelport.serve.cli import config_from_args
 from modelport.serve.config import ServerConfig
 
@@ -79,3 +80,21 @@ def test_intra_op_spinning_flag() -> None:
     assert _config().intra_op_spinning is False
     assert ServerConfig().intra_op_spinning is False
     assert _config("--intra-op-spinning", "on").intra_op_spinning is True
+
+
+def test_event_loop_choice_is_checked_when_the_config_is_built(monkeypatch) -> None:
+    """--loop takes auto, asyncio or uvloop; uvloop asked for where it is missing is a config
+    error that says what to do, while auto falls back to asyncio's loop."""
+    import importlib.util
+
+    from modelport.serve import eventloop
+
+    with pytest.raises(ConfigError, match="--loop must be one of auto, asyncio, uvloop"):
+        ServerConfig(event_loop="tokio")  # type: ignore[arg-type]
+    assert eventloop.resolve("asyncio") == "asyncio"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "uvloop" else real(name, *a))
+    assert eventloop.resolve("auto") == "asyncio"
+    with pytest.raises(ConfigError, match=r"uvloop is not installed.*--loop asyncio"):
+        ServerConfig(event_loop="uvloop")
