@@ -10,8 +10,9 @@ has is refused by name before any of its data is decoded.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import TypeVar
 
 from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig
@@ -19,6 +20,8 @@ from modelport.serve.tensors import element_count
 from modelport.serve.validate import check_names
 
 DEFAULT_MAX_TENSOR_ELEMENTS = 1 << 30
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -35,23 +38,24 @@ class RequestLimits:
                 dims do not hide the others: [0, 2**40] is refused too).
         """
         count = element_count(shape)
-        named = math.prod(d for d in shape if d)
-        if named > self.max_tensor_elements:
+        limit = self.max_tensor_elements
+        # a zero dim makes the count 0: then the other dims must fit the limit on their own
+        if count > limit or (not count and math.prod(d for d in shape if d) > limit):
             raise InvalidInput(f"input '{name}' of shape {shape} has more than "
                                f"{self.max_tensor_elements} elements, the server's limit "
                                "(--max-tensor-elements)")
         return count
 
-    def tensors(self, config: ModelConfig, inputs: Iterable[object],
-                outputs: Iterable[object]) -> None:
+    def tensors(self, config: ModelConfig, inputs: Collection[T], outputs: Collection[U],
+                names: tuple[Callable[[T], object], Callable[[U], object]]) -> None:
         """More inputs (or requested outputs) than the model has means one is unknown or
         repeated: say which (validation's words) before decoding any data.
 
         Raises:
             InvalidInput: an unknown or repeated name.
         """
-        ins, outs = list(inputs), list(outputs)
-        if len(ins) > len(config.inputs) or len(outs) > len(config.outputs):
+        if len(inputs) > len(config.inputs) or len(outputs) > len(config.outputs):
+            ins, outs = map(names[0], inputs), map(names[1], outputs)
             check_names(config, [n for n in ins if isinstance(n, str)],
                         [n for n in outs if isinstance(n, str)])
 

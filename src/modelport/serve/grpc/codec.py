@@ -57,7 +57,7 @@ def decode_infer(msg: pb.ModelInferRequest, config: ModelConfig | None = None,
         InvalidInput: raw contents do not line up with the inputs, or sizes disagree.
     """
     if config is not None:
-        limits.tensors(config, (t.name for t in msg.inputs), (o.name for o in msg.outputs))
+        limits.tensors(config, msg.inputs, msg.outputs, (_tensor_name, _output_name))
     raw = msg.raw_input_contents
     mixed = next((t.name for t in msg.inputs if t.HasField("contents")), None) if raw else None
     if mixed is not None:
@@ -142,3 +142,11 @@ def set_log_value(target: pb.LogSettingsResponse.SettingValue, value: Any) -> No
         target.uint32_param = value
     else:
         target.string_param = str(value)
+
+
+def _tensor_name(tensor: pb.ModelInferRequest.InferInputTensor) -> str:
+    return tensor.name
+
+
+def _output_name(output: pb.ModelInferRequest.InferRequestedOutputTensor) -> str:
+    return output.name
