@@ -32,8 +32,9 @@ from onnx import TensorProto, helper
 
 from modelport.repository.pbtxt import parse_text, to_view
 from modelport.runtime.python import wire
-from modelport.runtime.python.backend import StubSpec, config_json
+from modelport.runtime.python.backend import config_json
 from modelport.runtime.python.instance import PythonInstance
+from modelport.runtime.python.stubspec import StubSpec
 
 BIG = (256, 256)  # FP32: 256 KiB
 

@@ -16,12 +16,13 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from modelport.errors import InferenceError, ModelConfigError, ModelportError, ModelUnavailable
 from modelport.repository.config import EnsembleStep, ModelConfig, TensorSpec
+from modelport.serve.scheduling import RequestScheduler
 from modelport.serve.stats import ModelStats
 from modelport.serve.tracing import RequestTrace
 from modelport.serve.types import InferRequest, InputTensor, RequestedOutput
@@ -29,10 +30,23 @@ from modelport.serve.validate import Checked, check, to_client_shape
 
 if TYPE_CHECKING:
     from modelport.runtime.base import ResponseSink
-    from modelport.serve.model import ModelVersion
     from modelport.serve.sequences.params import SequenceParams
 
-Lookup = Callable[[str, int], "ModelVersion"]
+
+
+class Member(Protocol):
+    """What an ensemble uses of a member's live version (``serve.model.ModelVersion``)."""
+
+    config: ModelConfig
+    scheduler: RequestScheduler
+    stats: ModelStats
+
+    @property
+    def name(self) -> str:
+        """The member's model name."""
+
+
+Lookup = Callable[[str, int], Member]
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,7 @@ def plan_steps(config: ModelConfig, lookup: Lookup) -> None:
               Tensor(spec.datatype, tuple(config.full_shape(spec)), "ensemble output"))
 
 
-def _member(name: str, step: EnsembleStep, lookup: Lookup) -> ModelVersion:
+def _member(name: str, step: EnsembleStep, lookup: Lookup) -> Member:
     if step.model_name == name:
         raise ModelConfigError(f"ensemble '{name}' cannot be its own step")
     try:

@@ -14,6 +14,11 @@ T = TypeVar("T")
 _PER_COLUMN = 3  # one padding space each side and one border; the table adds one more
 
 
+def fmt_ms(value: float) -> str:
+    """Milliseconds with three significant digits."""
+    return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
+
+
 @dataclass(frozen=True)
 class Column(Generic[T]):
     """One column: its header, how to fill it, and how hard to keep it.

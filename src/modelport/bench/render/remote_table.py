@@ -7,8 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from modelport.bench.render.fit import Column, fitted_table
-from modelport.bench.render.table import fmt_ms
+from modelport.bench.render.fit import Column, fitted_table, fmt_ms
 from modelport.bench.results import BenchResult, Row
 
 

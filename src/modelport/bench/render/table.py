@@ -6,18 +6,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from modelport.bench.render.fit import Column, fitted_table
+from modelport.bench.render.fit import Column, fitted_table, fmt_ms
 from modelport.bench.results import BenchResult, Row
 
 
 def make_console() -> Console:
     """A console for stdout, as wide as the terminal (``COLUMNS``, else 80, when piped)."""
     return Console()
-
-
-def fmt_ms(value: float) -> str:
-    """Milliseconds with three significant digits."""
-    return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
 
 
 def fmt_diff(value: float | None) -> str:

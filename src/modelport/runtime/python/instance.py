@@ -28,8 +28,8 @@ from modelport.errors import (
     Unsupported,
 )
 from modelport.runtime.base import LocalRequest, Outcome, Request, ResponseSink
-from modelport.runtime.python.backend import StubSpec
 from modelport.runtime.python.process import StubFailed, StubGone, StubProcess, StubTimedOut
+from modelport.runtime.python.stubspec import StubSpec
 from modelport.runtime.python.wire import Block, WireTensor
 
 log = logging.getLogger("modelport.python")
