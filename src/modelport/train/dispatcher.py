@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelport.errors import ClusterError
-from modelport.train.cluster import Cluster, RemoteWorker
+from modelport.train.cluster import Cluster
 from modelport.train.config import WorkerRange
 from modelport.train.messages import ApplyStatus, GradMeta, GradTask, StepEvent
 from modelport.train.plane import PlaneBroken
+from modelport.train.roster import Roster, Slot, WorkerShape
 from modelport.train.spec import SpecSource
 
 TICK_S = 0.25
-SLOW_S = 1.0
 GROW_EVERY = 10  # steps per data-plane session while an elastic job could still grow
 PLANE_TIMEOUT_S = 60.0  # a plane session waits this long for a gradient, then Ray takes over
 PLANE_GRACE_S = 10.0  # beyond that, the dispatcher stops listening to a silent aggregator
@@ -72,15 +72,6 @@ class Outcome:
     losses: list[float] = field(default_factory=list)
 
 
-@dataclass
-class Slot:
-    """One worker as the dispatcher sees it."""
-
-    worker: RemoteWorker
-    shard: int
-    pid: int | None = None
-
-
 class Dispatcher:
     """Drives one ps job on a connected cluster."""
 
@@ -89,60 +80,18 @@ class Dispatcher:
         self.cluster = cluster
         self.plan = plan
         self.on_step = on_step
-        self.slots: list[Slot] = []
-        self.restarts = 0
+        self.roster = Roster(cluster, WorkerShape(plan.source, plan.seed, plan.batch,
+                                                  plan.cpus_per_worker, plan.workers))
         self.aggregator_restarts = 0
         self.aggregator_pid = 0
         self.loss = float("nan")
         self.losses: list[float] = []
-        self.typical_s = 0.0  # moving average of a gradient's compute time
         self.plane = plan.data_plane == "socket"
 
-    # --- workers ---------------------------------------------------------------------------
-
-    def _capacity(self) -> int:
-        return int(self.cluster.cpus() / self.plan.cpus_per_worker + 1e-9)
-
-    def _start_workers(self) -> None:
-        capacity = self._capacity()
-        wanted = self.plan.workers
-        if capacity < wanted.min:
-            need = wanted.min * self.plan.cpus_per_worker
-            raise ClusterError(
-                f"{wanted.min} workers of {self.plan.cpus_per_worker:g} CPU need {need:g} CPUs "
-                f"but the Ray cluster has {self.cluster.cpus():g}: lower --workers or "
-                f"--cpus-per-worker, or give a range such as --workers 1:{wanted.max}")
-        self._resize(min(capacity, wanted.max))
-
-    def _resize(self, count: int) -> None:
-        for slot in self.slots[count:]:
-            self.cluster.kill(slot.worker.actor)
-        del self.slots[count:]
-        while len(self.slots) < count:
-            self.slots.append(Slot(self._new_worker(len(self.slots), count), len(self.slots)))
-
-    def _new_worker(self, shard: int, shards: int) -> RemoteWorker:
-        p = self.plan
-        return self.cluster.new_worker(p.source, p.seed, p.batch, p.cpus_per_worker, shard, shards)
-
-    def _maybe_grow(self) -> None:
-        wanted = self.plan.workers
-        if not wanted.elastic or len(self.slots) >= wanted.max:
-            return
-        room = min(self._capacity(), wanted.max)
-        if room > len(self.slots):
-            self._resize(room)
-
-    def _note_pid(self, slot: Slot, meta: GradMeta) -> None:
-        if slot.pid is not None and slot.pid != meta.pid:
-            self.restarts += 1
-        slot.pid = meta.pid
-        self.typical_s = meta.seconds if not self.typical_s else (
-            0.9 * self.typical_s + 0.1 * meta.seconds)
-
-    def _late(self, waited_s: float) -> bool:
-        """Whether a task out this long counts as a worker not alive (for the progress bar)."""
-        return waited_s > max(SLOW_S, 5 * self.typical_s)
+    @property
+    def slots(self) -> list[Slot]:
+        """The workers now in the job."""
+        return self.roster.slots
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -155,8 +104,7 @@ class Dispatcher:
         try:
             return self._run()
         finally:
-            for slot in self.slots:
-                self.cluster.kill(slot.worker.actor)
+            self.roster.stop()
             if hasattr(self, "aggregator"):
                 self.cluster.kill(self.aggregator.actor)
 
@@ -169,9 +117,7 @@ class Dispatcher:
         status: ApplyStatus = self.cluster.get(status_ref)
         # Asked now: during a data-plane session the aggregator answers no other call.
         self.aggregator_pid = self.cluster.get(self.aggregator.process_id())
-        self._start_workers()
-        for slot in self.slots:  # constructors load the spec and the shards: not training time
-            slot.pid = self.cluster.get(slot.worker.process_id())
+        self.roster.start()
         outcome = Outcome(state=None, steps=status.version, start_step=status.version,
                           loss=float("nan"), startup_seconds=time.monotonic() - began)
         began = time.monotonic()
@@ -182,7 +128,7 @@ class Dispatcher:
         final: ApplyStatus = self.cluster.get(self.aggregator.finish())
         outcome.state = self.cluster.get(state_ref)
         outcome.duplicates = final.duplicates
-        outcome.worker_restarts = self.restarts
+        outcome.worker_restarts = self.roster.restarts
         outcome.aggregator_restarts = self.aggregator_restarts
         outcome.loss = self.loss
         outcome.losses = self.losses
@@ -192,7 +138,7 @@ class Dispatcher:
 
     def _event(self, step: int, alive: int, waiting: bool = False) -> None:
         self.on_step(StepEvent(step=step, total=self.plan.total_steps, loss=self.loss,
-                               alive=alive, workers=len(self.slots), restarts=self.restarts,
+                               alive=alive, workers=len(self.slots), restarts=self.roster.restarts,
                                waiting=waiting))
 
     def _apply(self, version: int, keys: list[tuple[int, int]], divisor: int,
@@ -239,7 +185,7 @@ class Dispatcher:
             if step + 1 < until:
                 # Dispatch the next step at once, on the weights the apply will publish: Ray
                 # hands them to the workers when they exist, without a round trip through here.
-                self._maybe_grow()
+                self.roster.maybe_grow()
                 pending = self._dispatch(step + 1, state_ref)
             status = self.cluster.get(status_ref)
             if status.rewound:  # the aggregator came back from a checkpoint: replay from there
@@ -257,10 +203,9 @@ class Dispatcher:
 
         A session that broke before its first step turns the plane off for the job.
         """
-        self._maybe_grow()
-        wanted = self.plan.workers
+        self.roster.maybe_grow()
         last = self.plan.total_steps
-        if wanted.elastic and len(self.slots) < wanted.max:
+        if self.roster.can_grow():
             last = min(last, step + GROW_EVERY)  # end sessions so that new workers can join
         timeout = min(self.plan.step_timeout, PLANE_TIMEOUT_S)
         version, ended = step, "no report"
@@ -282,7 +227,7 @@ class Dispatcher:
                 for loss in report.losses:
                     self.loss = loss
                     self.losses.append(loss)
-                self.typical_s = report.seconds or self.typical_s
+                self.roster.typical_s = report.seconds or self.roster.typical_s
                 version = outcome.steps = report.version
                 self._event(version, len(self.slots))
                 if report.ended is not None:
@@ -309,7 +254,7 @@ class Dispatcher:
                       ) -> tuple[list[GradMeta], list[Any]]:
         shards = len({slot.shard for slot, _ in pending.values()})
         done: dict[int, tuple[GradMeta, Any]] = {}
-        started = last_progress = time.monotonic()
+        started = time.monotonic()
         while pending:
             for ref in self.cluster.wait(list(pending), len(pending), TICK_S):
                 slot, grad = pending.pop(ref)
@@ -325,43 +270,20 @@ class Dispatcher:
                                                       state_ref)
                     pending[again] = (slot, grad)
                     continue
-                self._note_pid(slot, meta)
+                self.roster.note(slot, meta)
                 done[slot.shard] = (meta, grad)
-                last_progress = time.monotonic()
             if pending:
                 waited = time.monotonic() - started
-                late = self._late(time.monotonic() - last_progress) or self._late(waited)
+                late = self.roster.late(waited)
                 self._event(step, len(self.slots) - (len(pending) if late else 0), waiting=True)
-                if self._drop_lost(pending, step, waited):
-                    return self._reshard_result(done)
+                if self.roster.drop_lost(pending, waited):
+                    return self.roster.reshard(done)
                 if waited > self.plan.step_timeout:
                     raise ClusterError(
                         f"step {step}: {len(pending)} of {shards} workers gave no gradient for "
                         f"{waited:.0f}s (--step-timeout): the cluster lost them and has no room "
                         "to restart them")
-        return self._reshard_result(done)
-
-    def _drop_lost(self, pending: dict[Any, tuple[Slot, Any]], step: int, waited: float) -> bool:
-        """In an elastic job, give up on workers the cluster has no room for any more."""
-        wanted = self.plan.workers
-        if not wanted.elastic or waited < SLOW_S:
-            return False
-        keep = max(wanted.min, min(self._capacity(), len(self.slots)))
-        lost = [slot for slot, _ in pending.values()]
-        if keep >= len(self.slots) or len(self.slots) - len(lost) < wanted.min:
-            return False
-        for slot in lost[:len(self.slots) - keep]:
-            self.cluster.kill(slot.worker.actor)
-            self.slots.remove(slot)
-        return not any(slot in self.slots for slot, _ in pending.values())
-
-    def _reshard_result(self, done: dict[int, tuple[GradMeta, Any]]
-                        ) -> tuple[list[GradMeta], list[Any]]:
-        """The gradients of the workers still in the job; shards renumber after a drop."""
-        kept = [done[s.shard] for s in self.slots if s.shard in done]
-        for index, slot in enumerate(self.slots):
-            slot.shard = index
-        return [m for m, _ in kept], [g for _, g in kept]
+        return self.roster.reshard(done)
 
     # --- bounded staleness ----------------------------------------------------------------------
 
@@ -390,7 +312,7 @@ class Dispatcher:
                     raise ClusterError(f"no gradient for {self.plan.step_timeout:.0f}s "
                                        "(--step-timeout): the workers are lost")
                 now = time.monotonic()
-                late = sum(1 for ref in busy if self._late(now - sent[ref]))
+                late = sum(1 for ref in busy if self.roster.late(now - sent[ref]))
                 self._event(min(clocks.values()), len(self.slots) - late, waiting=True)
                 continue
             ready += self.cluster.wait([r for r in busy if r not in ready], len(busy), 0)
@@ -406,7 +328,7 @@ class Dispatcher:
                     if not self.cluster.is_lost_actor(exc):
                         raise
                     continue  # the slot is idle again and is re-dispatched next round
-                self._note_pid(slot, meta)
+                self.roster.note(slot, meta)
                 outcome.max_staleness = max(outcome.max_staleness, version - seen)
                 metas.append(meta)
                 keys.append((clock, slot.shard))
