@@ -9,6 +9,7 @@ answers ``rewound`` so the dispatcher replays from the checkpoint.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ class Aggregator:
         """The current version, clocks and counters."""
         return ApplyStatus(version=self.version, clocks=dict(self.clocks), rewound=rewound,
                            applied=applied, duplicates=self.duplicates,
-                           restored_from=self.restored_from)
+                           restored_from=self.restored_from, pid=os.getpid())
 
     def current(self) -> tuple[ApplyStatus, np.ndarray]:
         """The status and the published state vector."""

@@ -144,10 +144,15 @@ class Dispatcher:
     def _apply(self, version: int, keys: list[tuple[int, int]], divisor: int,
                grads: list[Any]) -> tuple[ApplyStatus, Any]:
         status_ref, state_ref = self.aggregator.apply(version, keys, divisor, grads)
-        status: ApplyStatus = self.cluster.get(status_ref)
-        if status.rewound:
+        return self._seen(self.cluster.get(status_ref)), state_ref
+
+    def _seen(self, status: ApplyStatus) -> ApplyStatus:
+        """Count an aggregator restart when its process changed (Ray restarted it), whether
+        or not it had to rewind to a checkpoint."""
+        if status.pid and self.aggregator_pid and status.pid != self.aggregator_pid:
             self.aggregator_restarts += 1
-        return status, state_ref
+        self.aggregator_pid = status.pid or self.aggregator_pid
+        return status
 
     def _record_loss(self, metas: list[GradMeta]) -> None:
         samples = sum(m.samples for m in metas)
@@ -162,11 +167,9 @@ class Dispatcher:
         step = status.version
         while step < total:
             if self.plane:
-                reached, broken = self._plane_steps(step, outcome)
+                broken = self._plane_steps(step, outcome)
                 status_ref, state_ref = self.aggregator.current()
-                step = self.cluster.get(status_ref).version
-                if step < reached:  # the aggregator came back from a checkpoint
-                    self.aggregator_restarts += 1
+                step = self._seen(self.cluster.get(status_ref)).version
                 if not broken or step >= total:
                     continue
                 # A step through actor calls restarts what died; then the plane again.
@@ -187,9 +190,8 @@ class Dispatcher:
                 # hands them to the workers when they exist, without a round trip through here.
                 self.roster.maybe_grow()
                 pending = self._dispatch(step + 1, state_ref)
-            status = self.cluster.get(status_ref)
+            status = self._seen(self.cluster.get(status_ref))
             if status.rewound:  # the aggregator came back from a checkpoint: replay from there
-                self.aggregator_restarts += 1
                 pending = self._dispatch(status.version, state_ref)
             else:
                 self._record_loss(metas)
@@ -198,8 +200,8 @@ class Dispatcher:
             self._event(step, len(self.slots))
         return step, state_ref
 
-    def _plane_steps(self, step: int, outcome: Outcome) -> tuple[int, bool]:
-        """Steps over the direct data plane; returns the version reached and whether it broke.
+    def _plane_steps(self, step: int, outcome: Outcome) -> bool:
+        """Steps over the direct data plane; returns whether the session broke.
 
         A session that broke before its first step turns the plane off for the job.
         """
@@ -239,7 +241,7 @@ class Dispatcher:
             log.warning("the direct data plane made no step (%s): going on through Ray's "
                         "object store (--data-plane ray)", ended)
             self.plane = False
-        return version, bool(ended)
+        return bool(ended)
 
     def _dispatch(self, step: int, state_ref: Any) -> dict[Any, tuple[Slot, Any]]:
         """Send every worker its task of ``step``; returns meta ref -> (slot, gradient ref)."""
@@ -288,63 +290,100 @@ class Dispatcher:
     # --- bounded staleness ----------------------------------------------------------------------
 
     def _run_stale(self, status: ApplyStatus, state_ref: Any, outcome: Outcome) -> Any:
-        total, bound, shards = self.plan.total_steps, self.plan.staleness, len(self.slots)
-        version = status.version
-        clocks = {s.shard: status.clocks.get(s.shard, 0) for s in self.slots}
-        busy: dict[Any, tuple[Slot, int, int, Any]] = {}  # meta ref -> (slot, clock, version, grad)
-        generation: dict[Any, int] = {}
-        sent: dict[Any, float] = {}
-        gen = 0
+        total, shards = self.plan.total_steps, len(self.slots)
+        tasks = _StaleTasks({s.shard: status.clocks.get(s.shard, 0) for s in self.slots},
+                            status.version)
         started = time.monotonic()
-        while min(clocks.values()) < total:
-            running = {slot.shard for slot, _, _, _ in busy.values()}
-            for slot in self.slots:
-                clock = clocks[slot.shard]
-                if slot.shard in running or clock >= total or clock > min(clocks.values()) + bound:
-                    continue
-                meta, grad = slot.worker.compute(GradTask(clock, slot.shard, shards), state_ref)
-                busy[meta] = (slot, clock, version, grad)
-                generation[meta] = gen
-                sent[meta] = time.monotonic()
-            ready = self.cluster.wait(list(busy), 1, TICK_S)
+        while tasks.slowest() < total:
+            self._stale_dispatch(tasks, state_ref, shards)
+            ready = self.cluster.wait(list(tasks.busy), 1, TICK_S)
             if not ready:
-                if time.monotonic() - started > self.plan.step_timeout:
-                    raise ClusterError(f"no gradient for {self.plan.step_timeout:.0f}s "
-                                       "(--step-timeout): the workers are lost")
-                now = time.monotonic()
-                late = sum(1 for ref in busy if self.roster.late(now - sent[ref]))
-                self._event(min(clocks.values()), len(self.slots) - late, waiting=True)
+                self._stale_wait(tasks, started)
                 continue
-            ready += self.cluster.wait([r for r in busy if r not in ready], len(busy), 0)
-            metas, keys, grads = [], [], []
-            for ref in ready:
-                slot, clock, seen, grad = busy.pop(ref)
-                sent.pop(ref, None)
-                if generation.pop(ref) != gen:
-                    continue
-                try:
-                    meta = self.cluster.get(ref)
-                except Exception as exc:
-                    if not self.cluster.is_lost_actor(exc):
-                        raise
-                    continue  # the slot is idle again and is re-dispatched next round
-                self.roster.note(slot, meta)
-                outcome.max_staleness = max(outcome.max_staleness, version - seen)
-                metas.append(meta)
-                keys.append((clock, slot.shard))
-                grads.append(grad)
+            ready += self.cluster.wait([r for r in tasks.busy if r not in ready],
+                                       len(tasks.busy), 0)
+            metas, keys, grads = self._stale_collect(tasks, ready, outcome)
             if not grads:
                 continue
-            status, state_ref = self._apply(version, keys, shards, grads)
-            if status.rewound:
-                gen += 1
-                clocks = {s.shard: status.clocks.get(s.shard, 0) for s in self.slots}
+            status, state_ref = self._apply(tasks.version, keys, shards, grads)
+            if status.rewound:  # back from a checkpoint: tasks out now are of the old run
+                tasks.generation += 1
             else:
                 self._record_loss(metas)
-                clocks = {s.shard: status.clocks.get(s.shard, clocks[s.shard])
-                          for s in self.slots}
-            version = status.version
+            tasks.clocks = {s.shard: status.clocks.get(s.shard, 0 if status.rewound else
+                                                       tasks.clocks[s.shard])
+                            for s in self.slots}
+            tasks.version = status.version
             started = time.monotonic()
-            outcome.steps = min(clocks.values())
+            outcome.steps = tasks.slowest()
             self._event(outcome.steps, len(self.slots))
         return state_ref
+
+    def _stale_dispatch(self, tasks: _StaleTasks, state_ref: Any, shards: int) -> None:
+        """Give each idle worker its next data step while it is within the bound."""
+        running = {task.slot.shard for task in tasks.busy.values()}
+        limit = tasks.slowest() + self.plan.staleness
+        for slot in self.slots:
+            clock = tasks.clocks[slot.shard]
+            if slot.shard in running or clock >= self.plan.total_steps or clock > limit:
+                continue
+            meta, grad = slot.worker.compute(GradTask(clock, slot.shard, shards), state_ref)
+            tasks.busy[meta] = _StaleTask(slot, clock, tasks.version, grad, tasks.generation,
+                                          time.monotonic())
+
+    def _stale_wait(self, tasks: _StaleTasks, started: float) -> None:
+        """Nothing came back this tick: report who is late, give up past the step timeout."""
+        if time.monotonic() - started > self.plan.step_timeout:
+            raise ClusterError(f"no gradient for {self.plan.step_timeout:.0f}s "
+                               "(--step-timeout): the workers are lost")
+        now = time.monotonic()
+        late = sum(1 for task in tasks.busy.values() if self.roster.late(now - task.sent))
+        self._event(tasks.slowest(), len(self.slots) - late, waiting=True)
+
+    def _stale_collect(self, tasks: _StaleTasks, ready: list[Any], outcome: Outcome
+                       ) -> tuple[list[GradMeta], list[tuple[int, int]], list[Any]]:
+        """The gradients that came back, with their keys; lost or outdated ones are dropped
+        (their workers are idle again and get a task next round)."""
+        metas, keys, grads = [], [], []
+        for ref in ready:
+            task = tasks.busy.pop(ref)
+            if task.generation != tasks.generation:
+                continue
+            try:
+                meta = self.cluster.get(ref)
+            except Exception as exc:
+                if not self.cluster.is_lost_actor(exc):
+                    raise
+                continue
+            self.roster.note(task.slot, meta)
+            outcome.max_staleness = max(outcome.max_staleness, tasks.version - task.seen)
+            metas.append(meta)
+            keys.append((task.clock, task.slot.shard))
+            grads.append(task.grad)
+        return metas, keys, grads
+
+
+@dataclass
+class _StaleTask:
+    """A gradient task out under bounded staleness."""
+
+    slot: Slot
+    clock: int  # the worker's data step
+    seen: int  # the weights' version it computes on
+    grad: Any
+    generation: int
+    sent: float
+
+
+@dataclass
+class _StaleTasks:
+    """Bounded staleness: each worker's clock, the weights' version and the tasks out."""
+
+    clocks: dict[int, int]
+    version: int
+    busy: dict[Any, _StaleTask] = field(default_factory=dict)  # meta ref -> task
+    generation: int = 0  # bumped when the aggregator rewinds: older tasks are dropped
+
+    def slowest(self) -> int:
+        """The slowest worker's clock."""
+        return min(self.clocks.values())

@@ -32,7 +32,8 @@ class ApplyStatus:
 
     ``version`` counts optimizer steps taken; ``clocks`` maps a worker key to the next data step
     it owes; ``rewound`` is set when the aggregator restarted from a checkpoint and the caller
-    must go back to ``version``; ``duplicates`` counts gradients it refused to apply twice.
+    must go back to ``version``; ``duplicates`` counts gradients it refused to apply twice;
+    ``pid`` is the aggregator's process, so a restart that lost nothing is still seen.
     """
 
     version: int
@@ -41,6 +42,7 @@ class ApplyStatus:
     applied: int = 0
     duplicates: int = 0
     restored_from: int | None = None
+    pid: int = 0
 
 
 @dataclass(frozen=True)

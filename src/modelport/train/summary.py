@@ -23,7 +23,8 @@ class TrainSummary:
         metrics: what the spec's ``evaluate`` returned.
         workers: workers at the end.
         worker_restarts: worker processes Ray restarted during the run.
-        aggregator_restarts: times the aggregator came back from a checkpoint.
+        aggregator_restarts: times Ray restarted the aggregator, seen by its process id (each
+            time it goes on from its last checkpoint).
         duplicates: gradients delivered twice and applied once.
         max_staleness: largest number of versions a merged gradient was behind (``ps`` K>0).
         exported: the folder of the exported version, if any.
