@@ -69,10 +69,17 @@ def test_batched_results_equal_unbatched(server) -> None:
     http = httpclient.InferenceServerClient(proc.http_url)
     before = http.get_inference_statistics("mlp")["model_stats"][0]
 
+    # every client connects first, then all send at once: a request answered before the next
+    # arrives is not batched (a lone request never waits), and connecting takes longer than
+    # answering, so sends that trail their own connects would rarely overlap
+    start = threading.Barrier(len(inputs))
+
     def one(i: int) -> np.ndarray:
         client = httpclient.InferenceServerClient(proc.http_url)
         x = httpclient.InferInput("input", list(inputs[i].shape), "FP32")
         x.set_data_from_numpy(inputs[i])
+        assert client.is_server_live()  # opens this client's connection
+        start.wait(timeout=30)
         return client.infer("mlp", [x]).as_numpy("output")
 
     results = _run_threads(len(inputs), one)
