@@ -159,8 +159,8 @@ def _runtime_arguments(runtime: Any) -> None:
                          "whose threads sleep, leaving the cores to the server; on: one shared, "
                          "spinning pool, as in earlier releases)")
     runtime.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
-                         help="the event loop: uvloop (C, libuv; about a fifth less CPU per "
-                         "request) or asyncio's own; auto (default) takes uvloop where it is "
+                         help="the event loop: uvloop (in C, on libuv; a little faster for small "
+                         "models) or asyncio's own; auto (default) takes uvloop where it is "
                          "installed")
     runtime.add_argument("--cache-dir", type=str, default=None, metavar="DIR",
                          help="where optimized models are cached (default "

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from modelport.serve.sequences.params import SequenceParams
 
 
-
 class Member(Protocol):
     """What an ensemble uses of a member's live version (``serve.model.ModelVersion``)."""
 

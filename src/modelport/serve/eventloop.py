@@ -3,7 +3,7 @@
 The server's event loop thread does the per-request work of both fronts (reading sockets,
 parsing, scheduling, answering), so its speed bounds a small model's throughput. uvloop
 implements the loop, its transports and its handles in C on libuv: on the demo mlp at 64
-clients the server's CPU per request falls by about a fifth (benchmarks/README.md). It is a
+clients, 0.88-1.25x asyncio's throughput, median 1.05 (benchmarks/README.md). It is a
 base dependency on Linux and macOS; ``--loop asyncio`` keeps the standard loop (for debugging,
 or where a library needs it).
 """

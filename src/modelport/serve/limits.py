@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 
 from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig
@@ -20,8 +20,6 @@ from modelport.serve.tensors import element_count
 from modelport.serve.validate import check_names
 
 DEFAULT_MAX_TENSOR_ELEMENTS = 1 << 30
-T = TypeVar("T")
-U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -46,8 +44,8 @@ class RequestLimits:
                                "(--max-tensor-elements)")
         return count
 
-    def tensors(self, config: ModelConfig, inputs: Collection[T], outputs: Collection[U],
-                names: tuple[Callable[[T], object], Callable[[U], object]]) -> None:
+    def tensors(self, config: ModelConfig, inputs: Collection[Any], outputs: Collection[Any],
+                name_of: Callable[[Any], object]) -> None:
         """More inputs (or requested outputs) than the model has means one is unknown or
         repeated: say which (validation's words) before decoding any data.
 
@@ -55,7 +53,7 @@ class RequestLimits:
             InvalidInput: an unknown or repeated name.
         """
         if len(inputs) > len(config.inputs) or len(outputs) > len(config.outputs):
-            ins, outs = map(names[0], inputs), map(names[1], outputs)
+            ins, outs = map(name_of, inputs), map(name_of, outputs)
             check_names(config, [n for n in ins if isinstance(n, str)],
                         [n for n in outs if isinstance(n, str)])
 

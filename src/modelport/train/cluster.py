@@ -92,10 +92,6 @@ class RemoteAggregator:
         """A ref to the final status (after a final checkpoint)."""
         return self.actor.finish.remote()
 
-    def process_id(self) -> Any:
-        """A ref to the aggregator's process id."""
-        return self.actor.process_id.remote()
-
 
 class PlaneSession:
     """The dispatcher's view of a data-plane session: the address, then progress reports."""
@@ -210,10 +206,6 @@ class _RestoringAggregator(Aggregator):
                  staleness: int, resume: bool) -> None:
         restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
         super().__init__(source, seed, checkpoint_dir, every, staleness, resume or restarted)
-
-    def process_id(self) -> int:
-        """The aggregator's OS process id (tests kill it through this)."""
-        return os.getpid()
 
     def run_plane(self, shards: int, last: int, timeout: float, report_every: float
                   ) -> Iterator[tuple[tuple[str, int], bytes] | PlaneReport]:

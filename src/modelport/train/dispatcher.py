@@ -114,9 +114,7 @@ class Dispatcher:
         self.aggregator = self.cluster.new_aggregator(p.source, p.seed, p.checkpoint_dir,
                                                       p.checkpoint_every, p.staleness, p.resume)
         status_ref, state_ref = self.aggregator.current()
-        status: ApplyStatus = self.cluster.get(status_ref)
-        # Asked now: during a data-plane session the aggregator answers no other call.
-        self.aggregator_pid = self.cluster.get(self.aggregator.process_id())
+        status = self._seen(self.cluster.get(status_ref))  # learns the aggregator's pid
         self.roster.start()
         outcome = Outcome(state=None, steps=status.version, start_step=status.version,
                           loss=float("nan"), startup_seconds=time.monotonic() - began)

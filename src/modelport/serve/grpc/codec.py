@@ -7,6 +7,7 @@ every output goes back in ``raw_output_contents``, the only place tritonclient r
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,7 @@ def decode_infer(msg: pb.ModelInferRequest, config: ModelConfig | None = None,
         InvalidInput: raw contents do not line up with the inputs, or sizes disagree.
     """
     if config is not None:
-        limits.tensors(config, msg.inputs, msg.outputs, (_tensor_name, _output_name))
+        limits.tensors(config, msg.inputs, msg.outputs, attrgetter("name"))
     raw = msg.raw_input_contents
     mixed = next((t.name for t in msg.inputs if t.HasField("contents")), None) if raw else None
     if mixed is not None:
@@ -143,10 +144,3 @@ def set_log_value(target: pb.LogSettingsResponse.SettingValue, value: Any) -> No
     else:
         target.string_param = str(value)
 
-
-def _tensor_name(tensor: pb.ModelInferRequest.InferInputTensor) -> str:
-    return tensor.name
-
-
-def _output_name(output: pb.ModelInferRequest.InferRequestedOutputTensor) -> str:
-    return output.name

@@ -62,7 +62,7 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
         raise InvalidInput("the request must have a non-empty 'inputs' list")
     raw_outputs = _list_field(head, "outputs")
     if config is not None:
-        limits.tensors(config, raw_inputs, raw_outputs, (_name_of, _name_of))
+        limits.tensors(config, raw_inputs, raw_outputs, _name_of)
     offset = header_length if header_length is not None else len(body)
     for item in raw_inputs:
         tensor, offset = _decode_input(item, view, offset, limits)
