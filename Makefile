@@ -50,8 +50,14 @@ lint: $(VENV)/.test
 typecheck: $(VENV)/.test
 	$(VENV)/bin/mypy
 
+# the HTTP suites again with --http-fronts 1 (serve/relay): same answers through front processes
+FRONTS_TESTS := $(addprefix tests/integration/serve/,test_triton_qa.py test_triton_parity.py \
+	test_bad_input.py test_shared_memory.py test_restricted_api.py test_tls.py \
+	test_datatypes.py test_isolation.py test_routes.py test_readiness.py)
+
 test: $(VENV)/.test lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
+	MODELPORT_TEST_HTTP_FRONTS=1 $(PY) -m pytest $(FRONTS_TESTS) $(PYTEST_ARGS)
 
 unit: $(VENV)/.test
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

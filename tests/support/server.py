@@ -33,6 +33,9 @@ class ServerProcess:
         if repository is not None:
             command.append(str(repository))
         command += ["--http-port", "0", "--grpc-port", "0", "--metrics-port", "-1", *args]
+        fronts = os.environ.get("MODELPORT_TEST_HTTP_FRONTS")  # make test's second pass
+        if fronts and "--http-fronts" not in args:
+            command += ["--http-fronts", fronts]
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)

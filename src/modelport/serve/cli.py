@@ -162,6 +162,11 @@ def _runtime_arguments(runtime: Any) -> None:
                          help="the event loop: uvloop (in C, on libuv; a little faster for small "
                          "models) or asyncio's own; auto (default) takes uvloop where it is "
                          "installed")
+    runtime.add_argument("--http-fronts", type=int, default=0, metavar="N",
+                         help="serve HTTP from N front processes that parse, decode and encode "
+                         "requests beside this one, which runs the models (default 0: HTTP in "
+                         "this process). On a small model the one event loop is the limit; "
+                         "1-2 fronts take the HTTP work to other cores (docs/serve.md, Tuning)")
     runtime.add_argument("--cache-dir", type=str, default=None, metavar="DIR",
                          help="where optimized models are cached (default "
                          "$MODELPORT_CACHE_DIR or ~/.cache/modelport); '' turns the cache off")
@@ -214,7 +219,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         model_cache=args.model_cache and args.cache_dir != "",
         drain_timeout_s=args.drain_timeout, log_level=args.log_level, event_loop=args.loop,
-        grpc_max_calls=args.grpc_max_calls,
+        grpc_max_calls=args.grpc_max_calls, http_fronts=args.http_fronts,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
         strict_readiness=args.strict_readiness, server_id=args.server_id,
         allow_client_shm=args.allow_client_shm, inline_below_us=args.inline_below_us,
@@ -230,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
     from modelport.serve.server import Server
 
     config = config_from_args(args)
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    from modelport.serve.logsettings import LOG_FORMAT
+
+    logging.basicConfig(level=config.log_level.upper(), format=LOG_FORMAT)
     Server(config).run()
     return 0

@@ -18,6 +18,9 @@ ControlMode = Literal["none", "poll", "explicit"]
 CONTROL_MODES = ("none", "poll", "explicit")
 
 
+MAX_HTTP_FRONTS = 64
+
+
 @dataclass
 class ServerConfig:
     """Settings of one ``modelport serve`` process. Build it from Python or from the CLI.
@@ -49,6 +52,8 @@ class ServerConfig:
         model_cache: keep ONNX Runtime's optimized graphs on disk so later loads skip the
             optimization (False turns it off; so does MODELPORT_NO_CACHE with ``from_env``).
         drain_timeout_s: how long an unloaded version may finish in-flight work.
+        http_fronts: serve HTTP from this many front processes that parse, decode and encode
+            requests and relay them to this process (0: HTTP in this process; serve/relay).
         event_loop: the event loop ``Server.run`` starts: auto (uvloop where installed, else
             asyncio's), asyncio or uvloop (modelport.serve.eventloop).
         shared_thread_pool: one ONNX Runtime thread pool for all sessions, new versions built
@@ -101,6 +106,7 @@ class ServerConfig:
     model_cache: bool = True
     drain_timeout_s: float = 30.0
     event_loop: LoopChoice = "auto"
+    http_fronts: int = 0
     log_level: str = "info"
     debug_endpoints: bool = False
     allow_metrics: bool = True
@@ -156,6 +162,9 @@ class ServerConfig:
         if self.max_tensor_elements < 1:
             raise ConfigError("--max-tensor-elements must be at least 1")
         resolve_loop(self.event_loop)  # an unknown or missing loop fails here, early
+        if not 0 <= self.http_fronts <= MAX_HTTP_FRONTS:
+            raise ConfigError(f"--http-fronts must be between 0 and {MAX_HTTP_FRONTS}, not "
+                              f"{self.http_fronts}")
         if self.inline_below_us < 0:
             raise ConfigError("inline_below_us must be >= 0")
         _ = (self.http_restrictions, self.grpc_restrictions)  # a bad flag fails here, early

@@ -14,9 +14,10 @@ from typing import Any
 
 from modelport.errors import InvalidInput, Unsupported
 
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"  # the server's log lines
 FORMATS = {
-    "default": ("%(asctime)s %(levelname)-7s %(name)s: %(message)s", None),
-    "ISO8601": ("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z"),
+    "default": (LOG_FORMAT, None),
+    "ISO8601": (LOG_FORMAT, "%Y-%m-%dT%H:%M:%S%z"),
 }
 TYPES: dict[str, type] = {"log_info": bool, "log_warning": bool, "log_error": bool,
                           "log_verbose_level": int, "log_format": str}

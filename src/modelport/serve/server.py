@@ -169,8 +169,7 @@ class Server:
         assert self.core is not None and self.control is not None
         fronts: list[Front] = []
         if cfg.http_port >= 0:
-            fronts.append(HttpFront("HTTP", self.http_app(), cfg.http_address, cfg.http_port,
-                                    cfg.http_tls, cfg.max_header_bytes))
+            fronts.append(self._http_front())
         if cfg.grpc_port >= 0:
             service = InferenceService(self.core, self.control, cfg.max_request_bytes)
             options = [("grpc.max_receive_message_length",
@@ -187,6 +186,22 @@ class Server:
             fronts.append(HttpFront("metrics", app, cfg.metrics_address, cfg.metrics_port,
                                     cfg.metrics_tls))
         return fronts
+
+    def _http_front(self) -> Front:
+        """The HTTP front: in this process, or ``--http-fronts`` front processes."""
+        cfg = self.config
+        if cfg.http_fronts == 0:
+            return HttpFront("HTTP", self.http_app(), cfg.http_address, cfg.http_port,
+                             cfg.http_tls, cfg.max_header_bytes)
+        from modelport.serve.relay.front import FrontSpec
+        from modelport.serve.relay.hub import RelayFront
+
+        assert self.core is not None
+        spec = FrontSpec(cfg.max_request_bytes, cfg.max_header_bytes, cfg.max_tensor_elements,
+                         cfg.http_tls, eventloop.resolve(cfg.event_loop), cfg.log_level,
+                         decode_infer=cfg.http_restrictions.get("inference") is None)
+        return RelayFront(self.http_app(), self.core, cfg.http_address, cfg.http_port, spec,
+                          cfg.http_fronts)
 
     async def _load_initial(self, repository: Repository) -> None:
         assert self.manager is not None

@@ -37,19 +37,28 @@ class HttpApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             body = await self._read_body(headers, receive)
-            request = Request(
-                scope["method"],
-                scope["path"],
-                headers,
-                body,
-                scope.get("query_string", b"").decode("latin-1"),
-            )
-            reply = await self.router.dispatch(request)
         except InferenceError as exc:
             reply = error_reply(exc.http_status, str(exc))
         except Exception:  # a bug must cost one request, never the server
             reply = error_reply(500, internal_error(log, f"{scope['method']} {scope['path']}"))
+        else:
+            reply = await self.reply_to(Request(
+                scope["method"], scope["path"], headers, body,
+                scope.get("query_string", b"").decode("latin-1")))
         await _send(send, reply, headers.get("accept-encoding", ""))
+
+    async def reply_to(self, request: Request) -> Reply:
+        """The reply to a request whose body is read: errors become ``{"error"}`` replies."""
+        try:
+            return await self.answer(request)
+        except InferenceError as exc:
+            return error_reply(exc.http_status, str(exc))
+        except Exception:  # a bug must cost one request, never the server
+            return error_reply(500, internal_error(log, f"{request.method} {request.path}"))
+
+    async def answer(self, request: Request) -> Reply:
+        """Route the request (a subclass may answer it some other way)."""
+        return await self.router.dispatch(request)
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         limit = self.max_request_bytes

@@ -47,7 +47,7 @@ class HttpInfer:
 
     def decode(self, config: ModelConfig, limits: RequestLimits) -> InferRequest:
         """JSON, JSON + binary tensors, or one raw tensor (header length 0)."""
-        length = _header_length(self.req.headers.get("inference-header-content-length"))
+        length = header_length(self.req.headers.get("inference-header-content-length"))
         if length == 0:
             return codec.decode_raw_single(self.req.body, config, self.model, self.version,
                                            limits)
@@ -56,13 +56,23 @@ class HttpInfer:
 
     def encode(self, response: InferResponse, request: InferRequest) -> Reply:
         """JSON, or JSON followed by binary outputs."""
-        body, length = codec.encode_infer(response, request)
-        if length is None:
-            return Reply(200, body, compressible=True)
-        return Reply(200, body, "application/octet-stream", length, compressible=True)
+        return infer_reply(response, request)
 
 
-def _header_length(raw: str | None) -> int | None:
+def infer_reply(response: InferResponse, request: InferRequest) -> Reply:
+    """An infer response as the HTTP reply: JSON, or JSON followed by binary outputs."""
+    body, length = codec.encode_infer(response, request)
+    if length is None:
+        return Reply(200, body, compressible=True)
+    return Reply(200, body, "application/octet-stream", length, compressible=True)
+
+
+def header_length(raw: str | None) -> int | None:
+    """The Inference-Header-Content-Length header's value (None: absent).
+
+    Raises:
+        InvalidInput: it is not a number.
+    """
     if raw is None:
         return None
     if not (raw.strip().isascii() and raw.strip().isdigit()):

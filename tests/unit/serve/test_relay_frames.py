@@ -1,0 +1,106 @@
+"""The relay link's framing and messages: frames survive any chunking, what they carry comes
+back equal, and bytes that are not frames are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.models import random_like
+
+from modelport.serve.http.routing import Reply, Request
+from modelport.serve.relay import messages
+from modelport.serve.relay.frames import FrameBuffer, Kind, pack
+from modelport.serve.relay.front import infer_target
+from modelport.serve.types import (
+    InferRequest,
+    InferResponse,
+    InputTensor,
+    OutputTensor,
+    RequestedOutput,
+)
+
+
+def _frames() -> list[bytes]:
+    return [pack(Kind.RAW, 1, ["GET", "/v2", "", {}], [b""]),
+            pack(Kind.INFER, 2**32 - 1, {"a": [1, 2]}, [b"\x00" * 300, b"xyz"]),
+            pack(Kind.STOP, 0, [2.5])]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=40))
+def test_frames_survive_any_chunking(cuts: list[int]) -> None:
+    """However the stream splits the bytes, the same frames come out in order."""
+    stream = b"".join(_frames())
+    buffer, out, at = FrameBuffer(), [], 0
+    for size in cuts:
+        out += list(buffer.feed(stream[at:at + size]))
+        at += size
+    out += list(buffer.feed(stream[at:]))
+    assert [(f.kind, f.id) for f in out] == [(Kind.RAW, 1), (Kind.INFER, 2**32 - 1),
+                                            (Kind.STOP, 0)]
+    assert out[1].head == {"a": [1, 2]} and bytes(out[1].payload) == b"\x00" * 300 + b"xyz"
+    assert out[2].head == [2.5]
+
+
+@pytest.mark.parametrize("junk", [b"\x00\x00\x00\x09\x63" + b"\x00" * 8,  # unknown kind
+                                  b"\x00\x00\x00\x0a\x02\x00\x00\x00\x01\x00\x00\x00\x09x"])
+def test_bytes_that_are_not_frames_are_refused(junk: bytes) -> None:
+    """An unknown kind or a head longer than its frame raises ValueError (the link drops)."""
+    with pytest.raises(ValueError):
+        list(FrameBuffer().feed(junk))
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "FP16", "FP64", "INT64", "UINT8", "BOOL",
+                                      "BYTES"])
+def test_an_infer_request_crosses_intact(datatype: str) -> None:
+    """Inputs, outputs asked for, parameters and trace headers come back equal."""
+    shape = [2, 3]
+    data = random_like(datatype, shape, seed=1)
+    request = InferRequest("m", "2", "id-1", {"timeout": 5, "x": "y"}, binary_output=True,
+                           inputs=[InputTensor("x", datatype, shape, data)])
+    request.outputs = [RequestedOutput("y", False, 3)]
+    head, payload = messages.infer_parts(request, {"traceparent": "00-ab", "other": "no"})
+    frame = next(FrameBuffer().feed(pack(Kind.INFER, 9, head, payload)))
+    got, carrier = messages.infer_from(frame.head, frame.payload)
+    assert carrier == {"traceparent": "00-ab"}
+    assert (got.model_name, got.model_version, got.id, got.parameters, got.binary_output) == (
+        "m", "2", "id-1", {"timeout": 5, "x": "y"}, True)
+    assert got.outputs == request.outputs
+    assert got.inputs[0].shape == shape and got.inputs[0].datatype == datatype
+    np.testing.assert_array_equal(got.inputs[0].data, data)
+
+
+def test_a_response_and_replies_cross_intact() -> None:
+    """Outputs (numeric and BYTES), an HTTP request and an HTTP reply come back equal."""
+    response = InferResponse("m", "1", "r", [
+        OutputTensor("a", "FP32", [2, 2], np.arange(4, dtype=np.float32).reshape(2, 2)),
+        OutputTensor("b", "BYTES", [2], np.array([b"x", "\u00e9"], dtype=object))])
+    head, payload = messages.result_parts(response)
+    got = messages.result_from(*_roundtrip(Kind.RESULT, head, payload))
+    np.testing.assert_array_equal(got.outputs[0].data, response.outputs[0].data)
+    assert list(got.outputs[1].data) == [b"x", "\u00e9".encode()]
+    request = Request("POST", "/v2/x", {"a": "b"}, b"\x00body", "q=1")
+    assert messages.request_from(*_roundtrip(Kind.RAW, *messages.request_parts(request))) == (
+        request)
+    reply = Reply(400, b'{"error":"e"}', "application/json", None, False)
+    assert messages.reply_from(*_roundtrip(Kind.REPLY, *messages.reply_parts(reply))) == reply
+
+
+def _roundtrip(kind: Kind, head: object, payload: list[bytes]) -> tuple:
+    frame = next(FrameBuffer().feed(pack(kind, 1, head, payload)))
+    return frame.head, frame.payload
+
+
+@pytest.mark.parametrize(("method", "path", "target"), [
+    ("POST", "/v2/models/m/infer", ("m", "")),
+    ("POST", "/v2/models/m/versions/3/infer", ("m", "3")),
+    ("GET", "/v2/models/m/infer", None),
+    ("POST", "/v2/models/m/ready", None),
+    ("POST", "/v2/repository/models/m/infer", None),
+    ("POST", "/v2/models/m/versions/infer", None),
+])
+def test_only_infer_routes_are_decoded_in_the_front(method: str, path: str, target) -> None:
+    """The front decodes POST .../infer; every other request crosses raw."""
+    assert infer_target(Request(method, path, {}, b"")) == target
