@@ -232,11 +232,12 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
+    from modelport.serve import collector
+    from modelport.serve.logsettings import LOG_FORMAT
     from modelport.serve.server import Server
 
     config = config_from_args(args)
-    from modelport.serve.logsettings import LOG_FORMAT
-
     logging.basicConfig(level=config.log_level.upper(), format=LOG_FORMAT)
+    collector.tune()  # this process is the server's alone
     Server(config).run()
     return 0

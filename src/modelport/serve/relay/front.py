@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from modelport.errors import InvalidInput, Unavailable
-from modelport.serve import eventloop
+from modelport.serve import collector, eventloop
 from modelport.serve.http import codec
 from modelport.serve.http.app import HttpApp
 from modelport.serve.http.endpoints import header_length, infer_reply
@@ -159,6 +159,7 @@ def run(spec: FrontSpec, index: int, listener: socket.socket, link: socket.socke
     """A front process's main: serve until the hub says STOP or the link breaks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=spec.log_level.upper(), format=LOG_FORMAT)
+    collector.tune()
     eventloop.run(_serve(spec, index, listener, link), spec.loop)
 
 
