@@ -43,7 +43,7 @@ from modelport.serve.stats import ModelStats
 from modelport.serve.tensors import element_count, from_raw, to_raw
 from modelport.serve.tracing import RequestTrace, Tracing
 from modelport.serve.types import InferRequest, InferResponse, InputTensor, OutputTensor
-from modelport.serve.validate import check, to_client_shape
+from modelport.serve.validate import to_client_shape
 from modelport.serve.views import (
     ModelMetadata,
     ServerMetadata,
@@ -165,7 +165,7 @@ class InferenceCore:
     async def _run(self, mv: ModelVersion, request: InferRequest, received: int,
                    trace: RequestTrace | None) -> InferResponse:
         try:
-            checked = check(mv.config, request)
+            checked = mv.checker(request)
             arrays = await mv.scheduler.submit(checked, _timeout_us(request.parameters), trace,
                                                sequence_params(request.parameters))
         except InferenceError as exc:
@@ -204,7 +204,7 @@ class InferenceCore:
         try:
             request = call.decode(mv.config, self.limits)
             _attach_shm(held, request, mv.name)
-            checked = check(mv.config, request)
+            checked = mv.checker(request)
             responses = ResponseStream(asyncio.get_running_loop())
             task = asyncio.ensure_future(mv.scheduler.submit(
                 checked, _timeout_us(request.parameters), None, sink=responses))

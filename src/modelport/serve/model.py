@@ -23,6 +23,7 @@ from modelport.serve.scheduling import RequestScheduler
 from modelport.serve.sequences.scheduler import SequenceScheduler
 from modelport.serve.sequences.warmup import sequence_initial_states, sequence_warmup
 from modelport.serve.stats import ModelStats
+from modelport.serve.validate import Checker
 from modelport.serve.warmup import warmup_feeds
 
 log = logging.getLogger("modelport.serve")
@@ -41,6 +42,10 @@ class ModelVersion:
     load_seconds: float = 0.0
     rss_delta_bytes: int = 0
     loaded_at: float = field(default_factory=time.time)
+    checker: Checker = field(init=False, repr=False)  # validates requests (validate.py)
+
+    def __post_init__(self) -> None:
+        self.checker = Checker(self.config)
 
     @property
     def name(self) -> str:

@@ -219,3 +219,50 @@ def test_batch_over_a_completed_max_batch_size_says_how_to_raise_it() -> None:
     with pytest.raises(InvalidInput) as plain:
         check(BATCHED, request)
     assert "config.pbtxt" not in str(plain.value)
+
+
+# --- the per-version checker (remembers accepted shapes) ------------------------------------------
+
+
+def test_checker_answers_a_repeated_shape_as_the_full_check_does() -> None:
+    """A second request of an accepted shape gets the same verdict as check(), with its own
+    data, id and parameters."""
+    from modelport.serve import validate
+
+    checker = validate.Checker(BATCHED)
+    first = _request(_pair(), ("ids",))
+    assert checker(first) == check(BATCHED, first)
+    second = _request([_input("a", "FP32", [2, 3], np.ones((2, 3), np.float32)),
+                       _input("b", "INT64", [2, 5])], ("ids",))
+    second.id, second.parameters = "r2", {"p": 1}
+    got = checker(second)
+    assert got == check(BATCHED, second)
+    assert got.feed["a"] is second.inputs[0].data and got.request_id == "r2"
+
+
+def test_checker_never_remembers_a_refusal() -> None:
+    """A refused shape is refused again with the same words; an accepted one stays
+    accepted, and the memory is bounded."""
+    from modelport.serve import validate
+
+    checker = validate.Checker(BATCHED)
+    bad = _pair(batch_a=2, batch_b=3)
+    for _ in range(2):
+        with pytest.raises(InvalidInput, match="disagree on the batch size"):
+            checker(_request(bad))
+    for width in range(validate.MEMO_SIZE + 10):
+        assert checker(_request(_pair(width=width + 1))).batch_size == 2
+    assert len(checker._memo) <= validate.MEMO_SIZE
+
+
+def test_checker_converts_bytes_every_time() -> None:
+    """BYTES inputs are decoded to text on every request (never a remembered shortcut)."""
+    from modelport.serve import validate
+
+    checker = validate.Checker(TEXT)
+    for word in (b"one", b"two"):
+        data = np.array([[word]], dtype=object)
+        got = checker(_request([_input("s", "BYTES", [1, 1], data)]))
+        assert got.feed["s"][0, 0] == word.decode()
+    with pytest.raises(InvalidInput, match="not valid UTF-8"):
+        checker(_request([_input("s", "BYTES", [1, 1], np.array([[b"\xff"]], dtype=object))]))
