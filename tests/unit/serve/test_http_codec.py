@@ -576,3 +576,48 @@ def test_near_valid_requests_never_raise_anything_but_invalid_input(
         return
     for tensor in request.inputs:
         assert list(tensor.data.shape) == tensor.shape
+
+
+# --- repeated heads (the decoder remembers what a JSON head said) ---------------------------
+
+
+def test_a_repeated_head_decodes_each_body_own_tensors() -> None:
+    """Bodies with the same head and length decode to their own data, BYTES included
+    (elements of other lengths, same total), with their own model and version."""
+    head = [_tensor("a", "FP32", [1, 2], parameters={"binary_data_size": 8}),
+            _tensor("s", "BYTES", [2], parameters={"binary_data_size": 14})]
+    for a, words in (((1.5, 2.5), (b"abc", b"def")), ((3.0, -4.0), (b"a", b"bcdef"))):
+        blob = b"".join(struct.pack("<I", len(w)) + w for w in words)
+        body, length = _binary_body(head, np.array(a, np.float32).tobytes(), blob,
+                                    parameters={"k": 1})
+        got = decode_infer(body, length, "m", str(len(words[0])))
+        np.testing.assert_array_equal(got.inputs[0].data, np.array([a], np.float32))
+        assert list(got.inputs[1].data) == list(words)
+        assert got.model_version == str(len(words[0])) and got.parameters == {"k": 1}
+
+
+def test_a_repeated_head_is_refused_as_the_first_was() -> None:
+    """A remembered head still meets the model's tensor count, and a body whose BYTES
+    lengths do not add up is refused with the full decoder's words."""
+    head = [_tensor("x", "FP32", [1], parameters={"binary_data_size": 4}),
+            _tensor("z", "FP32", [1], parameters={"binary_data_size": 4})]
+    body, length = _binary_body(head, b"\0" * 4, b"\0" * 4)
+    decode_infer(body, length, "m", "")  # remembered
+    with pytest.raises(InvalidInput, match="unexpected inference input 'z'"):
+        decode_infer(body, length, "m", "", _model(TensorSpec("x", "FP32", (1,))))
+    words = [_tensor("s", "BYTES", [1], parameters={"binary_data_size": 7})]
+    good, length = _binary_body(words, struct.pack("<I", 3) + b"abc")
+    bad = good[:length] + struct.pack("<I", 9) + b"abc"
+    with pytest.raises(InvalidInput) as fresh:
+        decode_infer(bad, length, "m", "")
+    decode_infer(good, length, "m", "")  # remembered
+    with pytest.raises(InvalidInput) as remembered:
+        decode_infer(bad, length, "m", "")
+    assert str(remembered.value) == str(fresh.value)
+
+
+def test_json_data_is_decoded_every_time() -> None:
+    """Inputs with their data in the JSON are never shared between requests."""
+    body, length = _binary_body([_tensor("x", "INT32", [2], data=[1, 2])], b"")
+    first, second = (decode_infer(body + b"", length, "m", "") for _ in range(2))
+    assert first.inputs[0].data is not second.inputs[0].data

@@ -55,6 +55,12 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
             f"Inference-Header-Content-Length {header_length} does not fit a body of "
             f"{len(body)} bytes"
         )
+    key = None
+    if header_length is not None and header_length <= TEMPLATE_HEAD_MAX:
+        key = (bytes(body[:header_length]), len(body), limits.max_tensor_elements)
+        template = _TEMPLATES.get(key)
+        if template is not None:
+            return template.request(body, model, version, config, limits)
     view = memoryview(body)
     head, request = _head(view, header_length, model, version)
     raw_inputs = head.get("inputs")
@@ -64,15 +70,77 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
     if config is not None:
         limits.tensors(config, raw_inputs, raw_outputs, _name_of)
     offset = header_length if header_length is not None else len(body)
+    spans = []
     for item in raw_inputs:
-        tensor, offset = _decode_input(item, view, offset, limits)
+        tensor, end = _decode_input(item, view, offset, limits)
         request.inputs.append(tensor)
+        spans.append((offset, end))
+        offset = end
     if offset != len(body):
         raise InvalidInput(
             f"{len(body) - offset} bytes of binary data follow the last input that claimed any"
         )
     request.outputs = [_decode_output(o) for o in raw_outputs]
+    if key is not None and _binary_only(raw_inputs, request):
+        _remember(key, _Template(request, spans))
     return request
+
+
+TEMPLATE_HEAD_MAX = 4096  # JSON heads longer than this are decoded every time
+TEMPLATES = 512  # heads remembered (cleared when full)
+
+
+class _Template:
+    """What decoding a JSON head found, for the next body with the same head and length:
+    only the tensor bytes differ, and each is read where the first body had it."""
+
+    __slots__ = ("binary_output", "id", "input_names", "inputs", "output_names", "outputs",
+                 "parameters")
+
+    def __init__(self, request: InferRequest, spans: list[tuple[int, int]]) -> None:
+        self.id, self.parameters = request.id, request.parameters
+        self.binary_output = request.binary_output
+        self.inputs = [(t.name, t.datatype, tuple(t.shape), a, b)
+                       for t, (a, b) in zip(request.inputs, spans, strict=True)]
+        self.outputs = request.outputs  # RequestedOutput values, never changed downstream
+        self.input_names = [t.name for t in request.inputs]
+        self.output_names = [o.name for o in request.outputs]
+
+    def request(self, body: bytes, model: str, version: str, config: ModelConfig | None,
+                limits: RequestLimits) -> InferRequest:
+        """The request ``body`` holds (same head as the first; its own tensors).
+
+        Raises:
+            InvalidInput: more tensors than the model has (the model may have changed).
+        """
+        if config is not None:
+            limits.tensors(config, self.input_names, self.output_names, _same)
+        view = memoryview(body)
+        inputs = [InputTensor(name, datatype, list(shape),
+                              from_raw(name, datatype, list(shape), view[a:b]))
+                  for name, datatype, shape, a, b in self.inputs]
+        return InferRequest(model, version, self.id, dict(self.parameters), inputs,
+                            list(self.outputs), self.binary_output)
+
+
+_TEMPLATES: dict[tuple[bytes, int, int], _Template] = {}
+
+
+def _remember(key: tuple[bytes, int, int], template: _Template) -> None:
+    if len(_TEMPLATES) >= TEMPLATES:  # clients choose heads: keep the memory bounded
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = template
+
+
+def _binary_only(raw_inputs: list[Any], request: InferRequest) -> bool:
+    """Whether every input's data came in the binary part (none in the JSON, none in shared
+    memory), so the same head always means the same decoding."""
+    return all(t.shm is None for t in request.inputs) and all(
+        o.shm is None for o in request.outputs) and not any("data" in i for i in raw_inputs)
+
+
+def _same(name: Any) -> Any:
+    return name
 
 
 def _head(view: memoryview, header_length: int | None, model: str, version: str,
