@@ -12,6 +12,7 @@ from modelport.datatypes import by_name
 from modelport.errors import InvalidInput
 from modelport.repository.config import ModelConfig, TensorSpec
 from modelport.serve.classification import parse_count
+from modelport.serve.http import heads
 from modelport.serve.limits import DEFAULT_LIMITS, RequestLimits
 from modelport.serve.shm import parse_ref
 from modelport.serve.tensors import element_count, from_raw, to_raw
@@ -55,12 +56,21 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
             f"Inference-Header-Content-Length {header_length} does not fit a body of "
             f"{len(body)} bytes"
         )
-    key = None
-    if header_length is not None and header_length <= TEMPLATE_HEAD_MAX:
-        key = (bytes(body[:header_length]), len(body), limits.max_tensor_elements)
-        template = _TEMPLATES.get(key)
-        if template is not None:
-            return template.request(body, model, version, config, limits)
+    key = heads.key(body, header_length, limits)
+    known = heads.find(key)
+    if known is not None:
+        return known.request(body, model, version, config, limits)
+    request, raw_inputs, spans = _decode_all(body, header_length, model, version, config,
+                                             limits)
+    if key is not None and heads.binary_only(raw_inputs, request):
+        heads.remember(key, heads.Head(request, spans))
+    return request
+
+
+def _decode_all(body: bytes, header_length: int | None, model: str, version: str,
+                config: ModelConfig | None, limits: RequestLimits,
+                ) -> tuple[InferRequest, list[Any], list[tuple[int, int]]]:
+    """The request, the JSON inputs and where each input's bytes lie in ``body``."""
     view = memoryview(body)
     head, request = _head(view, header_length, model, version)
     raw_inputs = head.get("inputs")
@@ -81,66 +91,7 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
             f"{len(body) - offset} bytes of binary data follow the last input that claimed any"
         )
     request.outputs = [_decode_output(o) for o in raw_outputs]
-    if key is not None and _binary_only(raw_inputs, request):
-        _remember(key, _Template(request, spans))
-    return request
-
-
-TEMPLATE_HEAD_MAX = 4096  # JSON heads longer than this are decoded every time
-TEMPLATES = 512  # heads remembered (cleared when full)
-
-
-class _Template:
-    """What decoding a JSON head found, for the next body with the same head and length:
-    only the tensor bytes differ, and each is read where the first body had it."""
-
-    __slots__ = ("binary_output", "id", "input_names", "inputs", "output_names", "outputs",
-                 "parameters")
-
-    def __init__(self, request: InferRequest, spans: list[tuple[int, int]]) -> None:
-        self.id, self.parameters = request.id, request.parameters
-        self.binary_output = request.binary_output
-        self.inputs = [(t.name, t.datatype, tuple(t.shape), a, b)
-                       for t, (a, b) in zip(request.inputs, spans, strict=True)]
-        self.outputs = request.outputs  # RequestedOutput values, never changed downstream
-        self.input_names = [t.name for t in request.inputs]
-        self.output_names = [o.name for o in request.outputs]
-
-    def request(self, body: bytes, model: str, version: str, config: ModelConfig | None,
-                limits: RequestLimits) -> InferRequest:
-        """The request ``body`` holds (same head as the first; its own tensors).
-
-        Raises:
-            InvalidInput: more tensors than the model has (the model may have changed).
-        """
-        if config is not None:
-            limits.tensors(config, self.input_names, self.output_names, _same)
-        view = memoryview(body)
-        inputs = [InputTensor(name, datatype, list(shape),
-                              from_raw(name, datatype, list(shape), view[a:b]))
-                  for name, datatype, shape, a, b in self.inputs]
-        return InferRequest(model, version, self.id, dict(self.parameters), inputs,
-                            list(self.outputs), self.binary_output)
-
-
-_TEMPLATES: dict[tuple[bytes, int, int], _Template] = {}
-
-
-def _remember(key: tuple[bytes, int, int], template: _Template) -> None:
-    if len(_TEMPLATES) >= TEMPLATES:  # clients choose heads: keep the memory bounded
-        _TEMPLATES.clear()
-    _TEMPLATES[key] = template
-
-
-def _binary_only(raw_inputs: list[Any], request: InferRequest) -> bool:
-    """Whether every input's data came in the binary part (none in the JSON, none in shared
-    memory), so the same head always means the same decoding."""
-    return all(t.shm is None for t in request.inputs) and all(
-        o.shm is None for o in request.outputs) and not any("data" in i for i in raw_inputs)
-
-
-def _same(name: Any) -> Any:
-    return name
+    return request, raw_inputs, spans
 
 
 def _head(view: memoryview, header_length: int | None, model: str, version: str,
