@@ -70,7 +70,8 @@ def _bare_env(home: Path) -> dict[str, str]:
 @pytest.mark.timeout(900)
 def test_pyz_alone_serves_the_demo_with_a_bare_python(pyz_alone: Path, tmp_path: Path) -> None:
     """A Python with no packages runs ./modelport.pyz serve; tritonclient infers over HTTP and
-    gRPC; the build's site-packages are invisible; SIGTERM ends it cleanly."""
+    gRPC, also with --http-fronts; the build's site-packages are invisible; SIGTERM ends it
+    cleanly."""
     python = bare_python(tmp_path / "bare", _base_interpreter())
     env = _bare_env(tmp_path / "home")
     server = Launched([str(python), str(pyz_alone), "serve", "--http-port", "0",
@@ -80,10 +81,16 @@ def test_pyz_alone_serves_the_demo_with_a_bare_python(pyz_alone: Path, tmp_path:
         check_demo_inference(server.http_url, server.grpc_url, tmp_path / "home/cache" / FOLDER)
     finally:
         assert server.stop() == 0, server.log()
+    # again, with HTTP in a front process (multiprocessing's spawn must find modelport
+    # inside the file too)
     again = Launched([str(python), str(pyz_alone), "serve", "--http-port", "0",
-                      "--grpc-port", "-1", "--metrics-port", "-1"], tmp_path / "again.log",
-                     env=env)
-    assert again.stop() == 0, again.log()
+                      "--grpc-port", "0", "--metrics-port", "-1", "--http-fronts", "1"],
+                     tmp_path / "again.log", env=env)
+    try:
+        assert "front process(es)" in again.log()
+        check_demo_inference(again.http_url, again.grpc_url, tmp_path / "home/cache" / FOLDER)
+    finally:
+        assert again.stop() == 0, again.log()
     # started by this test's own Python, whose site-packages hold pytest: pex hides them
     probe = "import importlib.util as u; print(u.find_spec('pytest') is None)"
     isolated = subprocess.run([sys.executable, str(pyz_alone), "-c", probe], text=True,
