@@ -241,3 +241,23 @@ def test_bad_flag_values_are_refused(start_server, repo: Path, tmp_path: Path) -
                            "--http-fronts", "65"], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "--http-fronts must be between 0 and 64" in done.stdout + done.stderr
+
+
+def test_sigterm_to_the_whole_group_still_drains(start_server, repo: Path) -> None:
+    """SIGTERM sent to every process of the server (as systemd's stop does) leaves the fronts
+    to the model process: requests keep being answered until it stops them, then all exit."""
+    server = start_server(repo, "--http-fronts", "2")
+    pids = _front_pids(server)
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    time.sleep(0.5)
+    a = np.ones((1, 16), np.int32)
+    client = httpclient.InferenceServerClient(server.http_url)
+    for _ in range(5):
+        np.testing.assert_array_equal(
+            client.infer("simple", _simple_inputs(httpclient, a, a)).as_numpy("OUTPUT0"), a + a)
+    client.close()
+    assert "starting another" not in server.log()
+    assert server.stop() == 0, server.log()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid)

@@ -2,8 +2,9 @@
 that decodes plain infer requests here and relays everything to the model process.
 
 Started by the hub (``multiprocessing``'s spawn, so it also works from a zipapp). It ignores
-SIGINT (the model process decides when the server stops) and leaves when the hub sends STOP
-(after finishing its requests in flight) or when the link breaks (the model process is gone).
+SIGINT and SIGTERM, which a terminal or a service manager sends to the whole process group
+(the model process decides when the server stops), and leaves when the hub sends STOP (after
+finishing its requests in flight) or when the link breaks (the model process is gone).
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def infer_target(request: Request) -> tuple[str, str] | None:
 
 def run(spec: FrontSpec, index: int, listener: socket.socket, link: socket.socket) -> None:
     """A front process's main: serve until the hub says STOP or the link breaks."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # a terminal's Ctrl+C, systemd's stop
+        signal.signal(signum, signal.SIG_IGN)  # reach the group: the model process decides
     logging.basicConfig(level=spec.log_level.upper(), format=LOG_FORMAT)
     collector.tune()
     eventloop.run(_serve(spec, index, listener, link), spec.loop)

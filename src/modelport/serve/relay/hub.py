@@ -190,6 +190,7 @@ class RelayFront:
         handler.cancel_all()
         if not handler.hello.done():
             handler.hello.set_exception(ConnectionError("the front process exited"))
+            handler.hello.exception()  # read here too: nobody may be waiting any more
         running = self._running.get(index)
         if self._stopping or running is None or running.link is not handler:
             return
