@@ -53,6 +53,12 @@ class InferRequest:
     outputs: list[RequestedOutput] = field(default_factory=list)
     binary_output: bool = False
 
+    @property
+    def uses_shared_memory(self) -> bool:
+        """Whether an input or a requested output names a shared memory region."""
+        return (any(t.shm is not None for t in self.inputs)
+                or any(o.shm is not None for o in self.outputs))
+
     def classification(self, output: str) -> int:
         """How many top classes the client asked for ``output`` (0: the tensor itself)."""
         for requested in self.outputs:

@@ -83,8 +83,7 @@ def remember(found: Key, head: Head) -> None:
 def binary_only(raw_inputs: list[Any], request: InferRequest) -> bool:
     """Whether every input's data came in the binary part (none in the JSON, none in shared
     memory), so the same head always decodes the same way."""
-    return all(t.shm is None for t in request.inputs) and all(
-        o.shm is None for o in request.outputs) and not any("data" in i for i in raw_inputs)
+    return not request.uses_shared_memory and not any("data" in i for i in raw_inputs)
 
 
 def _same(name: Any) -> Any:

@@ -141,7 +141,7 @@ class ForwardingApp(HttpApp):
             decoded = codec.decode_infer(request.body, length, *target, limits=self.limits)
         except InvalidInput:
             return None
-        return decoded if messages.relayable(decoded) else None
+        return None if decoded.uses_shared_memory else decoded
 
 
 def infer_target(request: Request) -> tuple[str, str] | None:

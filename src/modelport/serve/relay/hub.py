@@ -15,6 +15,7 @@ import multiprocessing
 import socket
 import time
 from collections.abc import Coroutine, Mapping
+from multiprocessing.process import BaseProcess
 from operator import attrgetter
 from typing import Any
 
@@ -24,6 +25,7 @@ from modelport.serve.core import InferenceCore
 from modelport.serve.faults import internal_error
 from modelport.serve.fronts import bind
 from modelport.serve.http.app import HttpApp, error_reply
+from modelport.serve.http.routing import Reply
 from modelport.serve.limits import RequestLimits
 from modelport.serve.relay import front, messages
 from modelport.serve.relay.frames import Frame, Kind
@@ -114,7 +116,7 @@ class FrontLink:
         reply = await self.app.reply_to(messages.request_from(frame.head, frame.payload))
         self._reply(frame.id, reply)
 
-    def _reply(self, request_id: int, reply: Any) -> None:
+    def _reply(self, request_id: int, reply: Reply) -> None:
         assert self.link is not None
         self.link.send(Kind.REPLY, request_id, *messages.reply_parts(reply))
 
@@ -122,7 +124,7 @@ class FrontLink:
 class _Running:
     """One front process and its link."""
 
-    def __init__(self, process: Any, link: FrontLink, started: float) -> None:
+    def __init__(self, process: BaseProcess, link: FrontLink, started: float) -> None:
         self.process, self.link, self.started = process, link, started
 
 
@@ -142,8 +144,8 @@ class RelayFront:
         self._context = multiprocessing.get_context("spawn")
 
     @property
-    def pids(self) -> list[int]:
-        """The front processes' ids, in index order."""
+    def pids(self) -> list[int | None]:
+        """The front processes' ids, in index order (None for one not started)."""
         return [self._running[i].process.pid for i in sorted(self._running)]
 
     async def start(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -48,8 +49,9 @@ class Link(asyncio.Protocol):
 
     def send(self, kind: Kind, request_id: int, head: Any,
              payload: list[bytes] | None = None) -> None:
-        """Queue one frame; the frames queued in one turn of the loop leave in one write
-        (dropped when the link is gone: its requests are cancelled)."""
+        """Queue one frame; what is queued leaves at the end of this turn of the loop, or
+        once ``FLUSH_EVERY`` frames wait, in one write (dropped when the link is gone: its
+        requests are cancelled)."""
         if self._queued is None:
             self._queued = []
             self._loop.call_soon(self._flush)
@@ -74,7 +76,7 @@ class Link(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_link(sock: Any, on_frame: Callable[[Frame], None],
+async def open_link(sock: socket.socket, on_frame: Callable[[Frame], None],
                     on_lost: Callable[[], None]) -> Link:
     """Serve a connected socket as a link."""
     loop = asyncio.get_running_loop()

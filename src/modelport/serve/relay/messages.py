@@ -47,15 +47,9 @@ def reply_from(head: Any, payload: memoryview) -> Reply:
     return Reply(status, bytes(payload), content_type, header_length, compressible)
 
 
-def relayable(request: InferRequest) -> bool:
-    """Whether ``request`` can cross as an INFER frame (shared memory refs cannot)."""
-    return (all(t.shm is None for t in request.inputs)
-            and all(o.shm is None for o in request.outputs))
-
-
 def infer_parts(request: InferRequest, headers: Mapping[str, str]) -> tuple[Any, list[bytes]]:
-    """A decoded infer request (see ``relayable``) and its trace headers as head and
-    payload."""
+    """A decoded infer request (one without shared memory regions) and its trace headers as
+    head and payload."""
     blobs = [to_raw(t.datatype, t.data) for t in request.inputs]
     inputs = [[t.name, t.datatype, t.shape, len(b)] for t, b in zip(request.inputs, blobs,
                                                                     strict=True)]
