@@ -13,6 +13,7 @@ import orjson
 from modelport.errors import InferenceError, InvalidInput, PayloadTooLarge
 from modelport.serve.faults import internal_error
 from modelport.serve.http.routing import Reply, Request, Router
+from modelport.serve.http.wire.framing import bodyless_status
 
 log = logging.getLogger("modelport.http")
 
@@ -34,7 +35,7 @@ class HttpApp:
             return
         if scope["type"] != "http":
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope)
         try:
             body = await self._read_body(headers, receive)
         except InferenceError as exc:
@@ -42,10 +43,27 @@ class HttpApp:
         except Exception:  # a bug must cost one request, never the server
             reply = error_reply(500, internal_error(log, f"{scope['method']} {scope['path']}"))
         else:
-            reply = await self.reply_to(Request(
-                scope["method"], scope["path"], headers, body,
-                scope.get("query_string", b"").decode("latin-1")))
+            reply = await self.reply_to(_request(scope, headers, body))
         await _send(send, reply, headers.get("accept-encoding", ""))
+
+    async def direct(self, scope: Scope, body: bytes) -> tuple[int, bytes, bytes]:
+        """The wire's direct call for a request whose whole body is read: the same answer
+        as the ASGI interface gives, as (status, header lines, body)."""
+        headers = _headers(scope)
+        try:
+            self._check_declared(headers)
+            if len(body) > self.max_request_bytes:
+                raise PayloadTooLarge(_too_large(f"more than {self.max_request_bytes}",
+                                                 self.max_request_bytes))
+            body = self._decoded(headers, body)
+        except InferenceError as exc:
+            reply = error_reply(exc.http_status, str(exc))
+        except Exception:  # a bug must cost one request, never the server
+            reply = error_reply(500, internal_error(log, f"{scope['method']} {scope['path']}"))
+        else:
+            reply = await self.reply_to(_request(scope, headers, body))
+        data, encoding = _encoded(reply, headers.get("accept-encoding", ""))
+        return reply.status, _fields(reply, encoding), data
 
     async def reply_to(self, request: Request) -> Reply:
         """The reply to a request whose body is read: errors become ``{"error"}`` replies."""
@@ -62,14 +80,7 @@ class HttpApp:
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         limit = self.max_request_bytes
-        declared = headers.get("content-length")
-        if (
-            declared is not None
-            and declared.isascii()
-            and declared.isdigit()
-            and int(declared) > limit
-        ):
-            raise PayloadTooLarge(_too_large(declared, limit))
+        self._check_declared(headers)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -87,13 +98,41 @@ class HttpApp:
                                    "non-empty chunks. Send fewer or larger HTTP chunks.")
             if not message.get("more_body", False):
                 break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        encoding = headers.get("content-encoding", "").strip().lower()
+        return self._decoded(headers, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def _check_declared(self, headers: dict[str, str]) -> None:
+        """Refuse a body whose declared length is over the limit before reading it."""
+        limit = self.max_request_bytes
+        declared = headers.get("content-length")
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > limit
+        ):
+            raise PayloadTooLarge(_too_large(declared, limit))
+
+    def _decoded(self, headers: dict[str, str], body: bytes) -> bytes:
+        """The body after its Content-Encoding."""
+        encoding = headers.get("content-encoding")
+        if encoding is None:
+            return body
+        encoding = encoding.strip().lower()
         if encoding in ("gzip", "deflate"):
-            body = _decompress(body, encoding, limit)
-        elif encoding not in ("", "identity"):
+            return _decompress(body, encoding, self.max_request_bytes)
+        if encoding not in ("", "identity"):
             raise InvalidInput(f"unsupported Content-Encoding '{encoding}' (use gzip or deflate)")
         return body
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lowercased name (the last of repeated ones)."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _request(scope: Scope, headers: dict[str, str], body: bytes) -> Request:
+    return Request(scope["method"], scope["path"], headers, body,
+                   scope.get("query_string", b"").decode("latin-1"))
 
 
 def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
@@ -126,20 +165,43 @@ def error_reply(status: int, message: str) -> Reply:
 
 
 async def _send(send: Send, reply: Reply, accept_encoding: str) -> None:
-    body = reply.body
+    body, encoding = _encoded(reply, accept_encoding)
     headers = [(b"content-type", reply.content_type.encode())]
     if reply.header_length is not None:
         headers.append((b"inference-header-content-length", str(reply.header_length).encode()))
-    encoding = _pick_encoding(accept_encoding) if body and reply.compressible else None
-    if encoding == "gzip":
-        body = gzip.compress(body, compresslevel=1)
-    elif encoding == "deflate":
-        body = zlib.compress(body, 1)
     if encoding:
         headers.append((b"content-encoding", encoding.encode()))
-    headers.append((b"content-length", str(len(body)).encode()))
+    if not bodyless_status(reply.status):  # RFC 9110: never on 1xx, 204 or 304
+        headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _encoded(reply: Reply, accept_encoding: str) -> tuple[bytes, str | None]:
+    """The reply's body as sent, and its Content-Encoding (None: as is)."""
+    body = reply.body
+    encoding = _pick_encoding(accept_encoding) if body and reply.compressible else None
+    if encoding == "gzip":
+        return gzip.compress(body, compresslevel=1), encoding
+    if encoding == "deflate":
+        return zlib.compress(body, 1), encoding
+    return body, None
+
+
+def _fields(reply: Reply, encoding: str | None) -> bytes:
+    """The reply's header lines for the direct path (the wire adds the framing)."""
+    fields = _CONTENT_TYPES.get(reply.content_type)
+    if fields is None:
+        fields = b"content-type: %s\r\n" % reply.content_type.encode()
+    if reply.header_length is not None:
+        fields += b"inference-header-content-length: %d\r\n" % reply.header_length
+    if encoding:
+        fields += b"content-encoding: %s\r\n" % encoding.encode()
+    return fields
+
+
+_CONTENT_TYPES = {kind: b"content-type: %s\r\n" % kind.encode()
+                  for kind in ("application/json", "application/octet-stream")}
 
 
 def _pick_encoding(accept: str) -> str | None:

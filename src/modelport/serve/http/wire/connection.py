@@ -17,7 +17,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 import httptools
 
@@ -32,6 +32,22 @@ log = logging.getLogger("modelport.http.wire")
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
+
+
+@runtime_checkable
+class DirectApp(Protocol):
+    """An ASGI app that also answers a whole request in one call, without ASGI messages.
+
+    The wire calls ``direct`` for a request whose body is complete and sized (most requests
+    to an inference server): no receive/send message dicts, no header list for the response,
+    one write. Everything else (chunked or large bodies still arriving, ``Expect``) goes
+    through the ASGI interface, so an app must answer both ways alike.
+    """
+
+    async def direct(self, scope: dict[str, Any], body: bytes) -> tuple[int, bytes, bytes]:
+        """(status, header lines without content-length or connection, body)."""
+        ...
+
 
 class Registry(Protocol):
     """Where the server keeps its open connections."""
@@ -49,6 +65,7 @@ class HttpConnection(asyncio.Protocol):
     def __init__(self, app: ASGIApp, settings: WireSettings, registry: Registry,
                  loop: asyncio.AbstractEventLoop) -> None:
         self.app = app
+        self.direct = app.direct if isinstance(app, DirectApp) else None
         self.settings = settings
         self.registry = registry
         self.loop = loop
@@ -253,7 +270,11 @@ class HttpConnection(asyncio.Protocol):
 
     async def _run(self, exchange: Exchange) -> None:
         try:
-            await self.app(exchange.scope, exchange.receive, exchange.send)
+            direct = self.direct
+            if direct is not None and exchange.whole:
+                await exchange.respond(*await direct(exchange.scope, exchange.take_body()))
+            else:
+                await self.app(exchange.scope, exchange.receive, exchange.send)
         except Exception:
             log.exception("the app failed on %s %s", exchange.scope.get("method"),
                           exchange.scope.get("path"))

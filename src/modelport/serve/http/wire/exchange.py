@@ -17,6 +17,7 @@ from modelport.serve.http.wire.framing import (
     bodyless_status,
     build_head,
     chunk,
+    direct_head,
 )
 
 Message = dict[str, Any]
@@ -170,6 +171,47 @@ class Exchange:
             self.response_complete = True
             self._wake()
             self._channel.response_complete(self)
+        if self._channel.write_paused:
+            await self._channel.drain()
+
+    # -- the direct path ------------------------------------------------------------------------
+
+    @property
+    def whole(self) -> bool:
+        """Whether the request is complete and sized: its body (if any) is all buffered, it
+        declared a Content-Length, and nothing failed. Only such a request takes the direct
+        path; chunked and still-arriving bodies go through ``receive``."""
+        return (self.body_complete and self.error is None and not self.disconnected
+                and not self._body_delivered
+                and (self.content_length is not None or self.received == 0))
+
+    def take_body(self) -> bytes:
+        """The whole buffered body, once (the direct path's ``receive``)."""
+        return self._take_body()["body"]  # type: ignore[no-any-return]
+
+    async def respond(self, status: int, fields: bytes, body: bytes) -> None:
+        """The whole response at once (the direct path's ``send``): the head from ``fields``
+        (header lines without content-length or connection) joined with ``body`` in one
+        write, with the framing and keep-alive rules of ``send``."""
+        if self._status is not None or self.response_complete:
+            raise RuntimeError("a response was already started")
+        self._status = status
+        if self.error is not None or self.disconnected:
+            return  # nobody to answer, or the connection answers for us
+        self.head_written = True
+        self._bodyless = self.head_only or bodyless_status(status)
+        head = direct_head(status, fields, keep_alive=self._may_keep_alive(),
+                           http11=self.http11, body_length=len(body))
+        self.keep_alive = head.keep_alive
+        self._declared = head.content_length
+        if self._bodyless:
+            self._channel.write(head.data)
+        else:
+            self._sent = len(body)
+            self._channel.write(head.data + body)
+        self.response_complete = True
+        self._wake()
+        self._channel.response_complete(self)
         if self._channel.write_paused:
             await self._channel.drain()
 

@@ -84,6 +84,29 @@ def build_head(status: int, headers: Headers, *, keep_alive: bool, http11: bool,
     return Head(b"".join(parts), length, chunked, keep_alive)
 
 
+def direct_head(status: int, fields: bytes, *, keep_alive: bool, http11: bool,
+                body_length: int) -> Head:
+    """The head of a whole response given at once (the direct path): the status line, the
+    app's ``fields`` (complete header lines, without content-length or connection), then the
+    framing ``build_head`` would add for the same response.
+
+    Args:
+        status: the HTTP status code.
+        fields: header lines, each ending in CRLF.
+        keep_alive: whether the server means to keep the connection open.
+        http11: whether the request was HTTP/1.1 (else 1.0).
+        body_length: the length of the body.
+    """
+    line = STATUS_LINES.get(status) or _status_line(status)
+    length = None if bodyless_status(status) else body_length
+    framing = b"" if length is None else b"content-length: %d\r\n" % length
+    if not keep_alive:
+        framing += b"connection: close\r\n"
+    elif not http11:
+        framing += b"connection: keep-alive\r\n"
+    return Head(line + fields + framing + b"\r\n", length, False, keep_alive)
+
+
 def _write_app_headers(parts: list[bytes], headers: Headers) -> tuple[int | None, bool]:
     """Append the app's headers; returns its content-length and whether it asked to close."""
     length: int | None = None
