@@ -267,6 +267,39 @@ def settled(result: dict[str, Any], clients: int) -> dict[str, Any]:
 Window = Callable[[], dict[str, Any]]
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and all its descendants still running (Triton's
+    Python backend runs each model in a stub process; modelport's --http-fronts in fronts)."""
+    total, stack = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while stack:
+        current = stack.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            for tid in os.listdir(f"/proc/{current}/task"):
+                stack += [int(c) for c in
+                          Path(f"/proc/{current}/task/{tid}/children").read_text().split()]
+        except OSError:  # it ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def with_server_cpu(pid: int, run: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """``run`` (a window) that also reports the server's CPU: % of one core and CPU
+    microseconds per completed request, its whole process tree counted."""
+
+    def measured(*args: Any) -> dict[str, Any]:
+        before, started = tree_cpu_s(pid), time.monotonic()
+        result = run(*args)
+        used, seconds = tree_cpu_s(pid) - before, time.monotonic() - started
+        return {**result, "server_cpu": 100 * used / seconds,
+                "cpu_us_per_request": 1e6 * used / max(result["requests"], 1)}
+
+    return measured
+
+
 def alternate(sides: dict[str, Window], rounds: int, seed: int = 0,
               clients: int = 1) -> dict[str, list[dict[str, Any]]]:
     """Run every side's window once per round, in a fresh random order each round (nobody has

@@ -15,7 +15,9 @@ Sections (--sections, all by default; about 5 minutes with the defaults):
              backend running the same ONNX Runtime session, dynamic batching with
              max_batch_size 64 and each --triton-delays queue delay), same tritonclient-style
              binary bodies, at 1 and the top concurrency; outputs checked against in-process
-             ONNX Runtime before any timing. Set up once: .venv/bin/python benchmarks/_triton.py
+             ONNX Runtime before any timing; each server's CPU (its whole process tree) is
+             reported per window as % of a core and CPU microseconds per request.
+             Set up once: .venv/bin/python benchmarks/_triton.py
   placement  mlp at the top concurrency, modelport HTTP JSON/binary vs FastAPI JSON, with wrk
              unpinned ('free', as in the table) and with wrk's one thread pinned to core 0 by
              taskset while the servers use both cores ('pinned', the independent harness's
@@ -58,6 +60,7 @@ from _harness import (
     settled,
     spread,
     table,
+    with_server_cpu,
     wrk,
 )
 from placement import accounted
@@ -254,20 +257,21 @@ def triton_pairs(servers: Servers, args: argparse.Namespace, stack: ExitStack,
     model = "mlp"
     name, dims, output = MODELS[model]
     onnx = servers.repo / model / "1" / "model.onnx"
-    ports = {}
+    ports, pids = {}, {"modelport": servers.pids["modelport"]}
     for delay in args.triton_delays:
         repo = _triton.python_model_repository(onnx, tmp / f"triton-{delay}", model,
                                                (name, output), (dims, OUTPUT_DIMS[model]), delay,
                                                threads=args.triton_intra_op_threads,
                                                spinning=args.triton_spinning)
-        context, ports[f"triton delay={delay}us"] = _triton.server(
-            triton, repo, log=tmp / f"triton-{delay}.log")
-        stack.enter_context(context)
+        label = f"triton delay={delay}us"
+        context, ports[label] = _triton.server(triton, repo, log=tmp / f"triton-{delay}.log")
+        pids[label] = stack.enter_context(context).pid
     check_against_ort(servers.http, "modelport", onnx, model, name, dims, output)
     for label, port in ports.items():
         check_against_ort(port, f"Triton 2.51 {label}", onnx, model, name, dims, output)
     ports = {"modelport": servers.http, **ports}
-    sides = {label: load(port, model, "http-binary") for label, port in ports.items()}
+    sides = {label: with_server_cpu(pids[label], load(port, model, "http-binary"))
+             for label, port in ports.items()}
     result: dict[str, Any] = {"delays_us": args.triton_delays, "clients": {}}
     for clients in sorted({1, max(args.concurrency)}):
         for run in sides.values():
@@ -421,6 +425,9 @@ def report_triton(found: dict[str, Any]) -> None:
             print(f"  mlp c={clients:<3} modelport / Triton 2.51 ({label}), HTTP binary: req/s "
                   f"{spread(ratios(mine, runs))}; p50 {median_of(mine, 'p50_ms'):.3f} vs "
                   f"{median_of(runs, 'p50_ms'):.3f} ms")
+        for label, runs in entry["windows"].items():
+            print(f"      {label}: server CPU {median_of(runs, 'server_cpu'):.0f}% of a core, "
+                  f"{median_of(runs, 'cpu_us_per_request'):.1f} CPU us per request")
         for label, formed in entry["batches"].items():
             executions = sum(formed.values())
             requests = sum(b * n for b, n in formed.items())
