@@ -24,22 +24,19 @@ if TYPE_CHECKING:
 class Pending:
     """One queued request and the future its caller awaits."""
 
-    __slots__ = ("checked", "enqueued_ns", "future", "sink", "timer", "trace", "wall_ns")
+    __slots__ = ("checked", "enqueued_ns", "future", "sink", "size", "timer", "trace",
+                 "wall_ns")
 
     def __init__(self, checked: Checked, future: asyncio.Future[list[np.ndarray]],
                  trace: RequestTrace | None, sink: ResponseSink | None = None) -> None:
         self.checked = checked
+        self.size = checked.batch_size  # items along the batch dimension
         self.sink = sink  # a decoupled model's responses go there
         self.future = future
         self.enqueued_ns = time.perf_counter_ns()
         self.timer: asyncio.TimerHandle | None = None
         self.trace = trace
         self.wall_ns = time.time_ns() if trace is not None else 0
-
-    @property
-    def size(self) -> int:
-        """Items along the batch dimension."""
-        return self.checked.batch_size
 
 
 class Batch:

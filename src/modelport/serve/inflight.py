@@ -34,7 +34,8 @@ class InFlight:
         if self.refusing:
             raise Unavailable(SHUTTING_DOWN)
         self.count += 1
-        self._idle.clear()
+        if self.count == 1:
+            self._idle.clear()
 
     def leave(self) -> None:
         """An admitted request was answered (or failed, or its client left)."""

@@ -66,10 +66,12 @@ class Checker:
             InvalidInput: the request does not fit the model; the message says how.
         """
         plain = self._plain
-        if not all(t.name in plain for t in request.inputs):
-            return check(self.config, request)
-        key = (tuple((t.name, t.datatype, *t.shape) for t in request.inputs),
-               tuple(o.name for o in request.outputs))
+        shapes = []
+        for t in request.inputs:
+            if t.name not in plain:
+                return check(self.config, request)
+            shapes.append((t.name, t.datatype, *t.shape))
+        key = (tuple(shapes), tuple(o.name for o in request.outputs))
         known = self._memo.get(key)
         if known is None:
             checked = check(self.config, request)

@@ -49,7 +49,8 @@ class HttpApp:
     async def direct(self, scope: Scope, body: bytes) -> tuple[int, bytes, bytes]:
         """The wire's direct call for a request whose whole body is read: the same answer
         as the ASGI interface gives, as (status, header lines, body)."""
-        headers = _headers(scope)
+        # the wire lowercases header names as it parses them
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             self._check_declared(headers)
             if len(body) > self.max_request_bytes:

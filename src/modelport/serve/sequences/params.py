@@ -26,13 +26,16 @@ class SequenceParams:
         return self.id not in (0, "")
 
 
+_SEQUENCE_KEYS = ("sequence_id", "sequence_start", "sequence_end")
+
+
 def sequence_params(parameters: dict[str, Any]) -> SequenceParams | None:
     """The sequence parameters of a request, None when it has none.
 
     Raises:
         InvalidInput: one has a value of the wrong type.
     """
-    if not any(k in parameters for k in ("sequence_id", "sequence_start", "sequence_end")):
+    if not parameters or not any(k in parameters for k in _SEQUENCE_KEYS):
         return None
     return SequenceParams(_correlation_id(parameters.get("sequence_id", 0)),
                           _flag(parameters, "sequence_start"), _flag(parameters, "sequence_end"))

@@ -169,11 +169,15 @@ class HttpConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
-        self._count_head(len(url))
+        self._head_bytes += len(url)
+        if self._head_bytes > self.settings.max_head_bytes:
+            self._head_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
-        self._count_head(len(name) + len(value))
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > self.settings.max_head_bytes:
+            self._head_too_large()
 
     def on_headers_complete(self) -> None:
         self._deadline.clear()
@@ -323,12 +327,11 @@ class HttpConnection(asyncio.Protocol):
 
     # -- failures, timers, flow control -------------------------------------------------------
 
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        limit = self.settings.max_head_bytes
-        if self._head_bytes > limit:
-            self._rejection = BadRequest(431, f"request head larger than {limit} bytes")
-            raise self._rejection
+    def _head_too_large(self) -> None:
+        """The request line and headers passed the limit (counted as they arrive): 431."""
+        self._rejection = BadRequest(
+            431, f"request head larger than {self.settings.max_head_bytes} bytes")
+        raise self._rejection
 
     def _reject(self, status: int, message: str) -> None:
         """Answer ``status`` after the requests before this one, then close."""
