@@ -141,23 +141,29 @@ class InferenceCore:
         received = time.perf_counter_ns()
         trace = (self.tracing.start_request(call.trace_carrier(), call.protocol, call.model)
                  if self.tracing.enabled else None)
-        held = Held(self.shm)
+        held: Held | None = None  # only for a request that names shared memory
         try:
             mv = self.manager.get(call.model, call.version)
             if mv.config.decoupled:
                 raise Unsupported(DECOUPLED_REFUSAL.get(call.protocol, f"model '{mv.name}' is "
                                                         "decoupled: it answers only streams"))
-            request = _traced(trace, "decode", call.decode, mv.config, self.limits)
-            _attach_shm(held, request, mv.name)
+            request = (call.decode(mv.config, self.limits) if trace is None else
+                       _traced(trace, "decode", call.decode, mv.config, self.limits))
+            if request.uses_shared_memory:
+                held = Held(self.shm)
+                _attach_shm(held, request, mv.name)
             response = await self._run(mv, request, received, trace)
-            _deliver_shm(held, response)
-            encoded: T = _traced(trace, "encode", call.encode, response, request)
+            if held is not None:
+                _deliver_shm(held, response)
+            encoded: T = (call.encode(response, request) if trace is None else
+                          _traced(trace, "encode", call.encode, response, request))
         except Exception as exc:
             if trace is not None:
                 trace.finish(call.model, call.version, str(exc))
             raise
         finally:
-            held.release()
+            if held is not None:
+                held.release()
         if trace is not None:
             trace.finish(response.model_name, response.model_version)
         return encoded

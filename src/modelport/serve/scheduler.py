@@ -73,6 +73,7 @@ class Scheduler:
         self._compute_ns: dict[int, float] = {}  # batch size -> recent execution time
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
+        self._idle_workers = 0  # workers waiting for a request (not lingering, not running)
         self._idle = asyncio.Event()
         self._idle.set()
         self._executors: list[ThreadPoolExecutor] = []
@@ -121,7 +122,8 @@ class Scheduler:
             pending.timer = self._loop.call_later(timeout_us / 1e6, self._expire, pending)
         self.queue.push(pending)
         self._idle.clear()
-        self._wakeup.set()
+        if self._idle_workers or self.queue.items >= self.target:
+            self._wakeup.set()  # a lingering worker wakes only for a full batch
         try:
             return await pending.future
         except asyncio.CancelledError:  # the client left: free its place in the queue now
@@ -152,7 +154,11 @@ class Scheduler:
         while True:
             while not len(self.queue):
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                self._idle_workers += 1
+                try:
+                    await self._wakeup.wait()
+                finally:
+                    self._idle_workers -= 1
             if self.delay_ns and self.queue.items < self.target and (
                     time.perf_counter_ns() - self._contended_ns < CONTENTION_WINDOW_NS):
                 await self._linger()
