@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
+import ssl as ssl_module
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,15 +28,17 @@ App = Callable[..., Any]
 
 
 class Running:
-    """A WireServer on a free loopback port, served by an event loop in a thread."""
+    """A WireServer on a free loopback port (HTTPS with ``ssl``), served by an event loop in
+    a thread."""
 
-    def __init__(self, app: App, wire_settings: WireSettings) -> None:
+    def __init__(self, app: App, wire_settings: WireSettings,
+                 ssl: ssl_module.SSLContext | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
-        self.server = WireServer(app, wire_settings)
+        self.server = WireServer(app, wire_settings, ssl=ssl)
         self.port = self.call(self.server.start(sock))
         self.stopped = False
 

@@ -7,20 +7,18 @@ clients are blocking sockets wrapped with ``ssl`` exactly as a client library wo
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import json
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from support.certs import Certs, make_certs
+from support.wire import Running
 
-from modelport.serve.http.wire import WireServer, WireSettings
+from modelport.serve.http.wire import WireSettings
 from modelport.serve.tls import TlsSettings
 
 
@@ -40,35 +38,6 @@ async def scheme_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class Running:
-    """A TLS WireServer on a free loopback port, served by an event loop in a thread."""
-
-    def __init__(self, context: ssl.SSLContext, settings: WireSettings) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self.server = WireServer(scheme_app, settings, ssl=context)
-        self.port: int = self.call(self.server.start(sock))
-        self.stopped = False
-
-    def call(self, coro: Any, timeout_s: float = 10.0) -> Any:
-        """Run a coroutine on the server's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
-
-    def stop(self, grace_s: float = 2.0) -> None:
-        """Stop the server, then the loop."""
-        if self.stopped:
-            return
-        self.stopped = True
-        self.call(self.server.stop(grace_s), timeout_s=grace_s + 10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-        gc.collect()  # a transport left open warns now, in the test that leaked it
-
-
 @pytest.fixture()
 def serve(certs: Certs) -> Iterator[Callable[..., Running]]:
     """A factory: serve(mutual=False, **settings) -> Running, stopped after the test."""
@@ -76,8 +45,8 @@ def serve(certs: Certs) -> Iterator[Callable[..., Running]]:
 
     def start(mutual: bool = False, **overrides: Any) -> Running:
         tls = TlsSettings(certs.server_cert, certs.server_key, certs.ca, mutual)
-        running = Running(tls.server_context(), WireSettings(**{"idle_timeout_s": 5.0,
-                                                                **overrides}))
+        running = Running(scheme_app, WireSettings(**{"idle_timeout_s": 5.0, **overrides}),
+                          ssl=tls.server_context())
         started.append(running)
         return running
 

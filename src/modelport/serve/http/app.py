@@ -38,10 +38,8 @@ class HttpApp:
         headers = _headers(scope)
         try:
             body = await self._read_body(headers, receive)
-        except InferenceError as exc:
-            reply = error_reply(exc.http_status, str(exc))
-        except Exception:  # a bug must cost one request, never the server
-            reply = error_reply(500, internal_error(log, f"{scope['method']} {scope['path']}"))
+        except Exception as exc:  # a bug must cost one request, never the server
+            reply = failed(exc, f"{scope['method']} {scope['path']}")
         else:
             reply = await self.reply_to(_request(scope, headers, body))
         await _send(send, reply, headers.get("accept-encoding", ""))
@@ -57,10 +55,8 @@ class HttpApp:
                 raise PayloadTooLarge(_too_large(f"more than {self.max_request_bytes}",
                                                  self.max_request_bytes))
             body = self._decoded(headers, body)
-        except InferenceError as exc:
-            reply = error_reply(exc.http_status, str(exc))
-        except Exception:  # a bug must cost one request, never the server
-            reply = error_reply(500, internal_error(log, f"{scope['method']} {scope['path']}"))
+        except Exception as exc:  # a bug must cost one request, never the server
+            reply = failed(exc, f"{scope['method']} {scope['path']}")
         else:
             reply = await self.reply_to(_request(scope, headers, body))
         data, encoding = _encoded(reply, headers.get("accept-encoding", ""))
@@ -70,10 +66,8 @@ class HttpApp:
         """The reply to a request whose body is read: errors become ``{"error"}`` replies."""
         try:
             return await self.answer(request)
-        except InferenceError as exc:
-            return error_reply(exc.http_status, str(exc))
-        except Exception:  # a bug must cost one request, never the server
-            return error_reply(500, internal_error(log, f"{request.method} {request.path}"))
+        except Exception as exc:  # a bug must cost one request, never the server
+            return failed(exc, f"{request.method} {request.path}")
 
     async def answer(self, request: Request) -> Reply:
         """Route the request (a subclass may answer it some other way)."""
@@ -158,6 +152,14 @@ def _too_large(size: str, limit: int) -> str:
     return (f"request body size of {size} bytes exceeds the maximum allowed input size of "
             f"{limit} bytes. Use --max-request-size (or Triton's --http-max-input-size) to "
             "increase the limit.")
+
+
+def failed(exc: Exception, where: str) -> Reply:
+    """The reply to a request that raised ``exc`` (call it in the ``except`` block): the
+    error's own status and words for an ``InferenceError``, else a logged 500."""
+    if isinstance(exc, InferenceError):
+        return error_reply(exc.http_status, str(exc))
+    return error_reply(500, internal_error(log, where))
 
 
 def error_reply(status: int, message: str) -> Reply:
