@@ -19,12 +19,11 @@ from multiprocessing.process import BaseProcess
 from operator import attrgetter
 from typing import Any
 
-from modelport.errors import ConfigError, InferenceError
+from modelport.errors import ConfigError
 from modelport.repository.config import ModelConfig
 from modelport.serve.core import InferenceCore
-from modelport.serve.faults import internal_error
 from modelport.serve.fronts import bind
-from modelport.serve.http.app import HttpApp, error_reply
+from modelport.serve.http.app import HttpApp, failed
 from modelport.serve.http.routing import Reply
 from modelport.serve.limits import RequestLimits
 from modelport.serve.relay import front, messages
@@ -105,10 +104,8 @@ class FrontLink:
             request, carrier = messages.infer_from(frame.head, frame.payload)
             response = await self.core.infer(RelayedInfer(request, carrier))
             head, payload = messages.result_parts(response)
-        except InferenceError as exc:
-            self._reply(frame.id, error_reply(exc.http_status, str(exc)))
-        except Exception:  # a bug must cost one request, never the server
-            self._reply(frame.id, error_reply(500, internal_error(log, "relayed infer")))
+        except Exception as exc:  # a bug must cost one request, never the server
+            self._reply(frame.id, failed(exc, "relayed infer"))
         else:
             self.link.send(Kind.RESULT, frame.id, head, payload)
 
