@@ -123,6 +123,26 @@ def test_requests_arriving_while_busy_are_merged() -> None:
     _run(config, scenario)
 
 
+def test_lingering_batch_leaves_once_full() -> None:
+    """A worker holding a partial batch for max_queue_delay sends it the moment it fills up
+    (it is woken for a full batch only, so this pins that the wake-up comes)."""
+    config = _config(max_batch_size=4, delay_ms=20, queue_delay_us=300_000)
+
+    async def scenario(scheduler: Scheduler, instances: list[FakeInstance]) -> None:
+        first = _submit(scheduler, _checked(config, 0.0))
+        await _until_busy(scheduler)
+        second = _submit(scheduler, _checked(config, 1.0))  # contended: the worker lingers
+        await first
+        await asyncio.sleep(0.02)  # the worker now holds one row of four
+        started = time.perf_counter()
+        rest = [_submit(scheduler, _checked(config, float(v))) for v in (2, 3, 4)]
+        await asyncio.gather(second, *rest)
+        assert time.perf_counter() - started < 0.2  # full at once, not 300 ms later
+        assert instances[0].batches == [1, 4]
+
+    _run(config, scenario)
+
+
 def test_requests_with_other_shapes_are_not_merged() -> None:
     """Only requests with equal non-batch shapes share a batch; arrival order is kept."""
     config = _config(delay_ms=30)
