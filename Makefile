@@ -51,6 +51,7 @@ typecheck: $(VENV)/.test
 	$(VENV)/bin/mypy
 
 # the HTTP suites again with --http-fronts 1 (serve/relay): same answers through front processes
+# that relay requests as they came (the default), then through fronts that decode them
 FRONTS_TESTS := $(addprefix tests/integration/serve/,test_triton_qa.py test_triton_parity.py \
 	test_bad_input.py test_shared_memory.py test_restricted_api.py test_tls.py \
 	test_datatypes.py test_isolation.py test_routes.py test_readiness.py)
@@ -58,6 +59,8 @@ FRONTS_TESTS := $(addprefix tests/integration/serve/,test_triton_qa.py test_trit
 test: $(VENV)/.test lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 	MODELPORT_TEST_HTTP_FRONTS=1 $(PY) -m pytest $(FRONTS_TESTS) $(PYTEST_ARGS)
+	MODELPORT_TEST_HTTP_FRONTS=1 MODELPORT_TEST_HTTP_FRONTS_DECODE=1 \
+		$(PY) -m pytest $(FRONTS_TESTS) $(PYTEST_ARGS)
 
 unit: $(VENV)/.test
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -36,6 +36,8 @@ class ServerProcess:
         fronts = os.environ.get("MODELPORT_TEST_HTTP_FRONTS")  # make test's second pass
         if fronts and "--http-fronts" not in args:
             command += ["--http-fronts", fronts]
+            if os.environ.get("MODELPORT_TEST_HTTP_FRONTS_DECODE"):  # and its third pass
+                command.append("--http-fronts-decode")
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})}, preexec_fn=preexec_fn)

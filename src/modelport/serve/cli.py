@@ -163,10 +163,14 @@ def _runtime_arguments(runtime: Any) -> None:
                          "models) or asyncio's own; auto (default) takes uvloop where it is "
                          "installed")
     runtime.add_argument("--http-fronts", type=int, default=0, metavar="N",
-                         help="serve HTTP from N front processes that parse, decode and encode "
-                         "requests beside this one, which runs the models (default 0: HTTP in "
-                         "this process). On a small model the one event loop is the limit; "
-                         "1-2 fronts take the HTTP work to other cores (docs/serve.md, Tuning)")
+                         help="serve HTTP from N front processes that read and write the HTTP "
+                         "connections beside this one, which answers the requests (default 0: "
+                         "HTTP in this process). For small models on 2+ cores, 1 front serves "
+                         "~1.4x the requests per second (docs/serve.md, Tuning)")
+    runtime.add_argument("--http-fronts-decode", action="store_true",
+                         help="the front processes also decode plain infer requests and encode "
+                         "their responses (slower on 2 cores; for many cores and large JSON "
+                         "bodies)")
     runtime.add_argument("--cache-dir", type=str, default=None, metavar="DIR",
                          help="where optimized models are cached (default "
                          "$MODELPORT_CACHE_DIR or ~/.cache/modelport); '' turns the cache off")
@@ -220,6 +224,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         model_cache=args.model_cache and args.cache_dir != "",
         drain_timeout_s=args.drain_timeout, log_level=args.log_level, event_loop=args.loop,
         grpc_max_calls=args.grpc_max_calls, http_fronts=args.http_fronts,
+        http_fronts_decode=args.http_fronts_decode,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
         strict_readiness=args.strict_readiness, server_id=args.server_id,
         allow_client_shm=args.allow_client_shm, inline_below_us=args.inline_below_us,

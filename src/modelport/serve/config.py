@@ -52,8 +52,11 @@ class ServerConfig:
         model_cache: keep ONNX Runtime's optimized graphs on disk so later loads skip the
             optimization (False turns it off; so does MODELPORT_NO_CACHE with ``from_env``).
         drain_timeout_s: how long an unloaded version may finish in-flight work.
-        http_fronts: serve HTTP from this many front processes that parse, decode and encode
-            requests and relay them to this process (0: HTTP in this process; serve/relay).
+        http_fronts: serve HTTP from this many front processes that speak HTTP and relay
+            each request to this process (0: HTTP in this process; serve/relay).
+        http_fronts_decode: the front processes also decode plain infer requests and encode
+            their responses (default: they relay every request as it came, which measured
+            faster on 2 cores; decoding there may pay with many cores and large JSON bodies).
         event_loop: the event loop ``Server.run`` starts: auto (uvloop where installed, else
             asyncio's), asyncio or uvloop (modelport.serve.eventloop).
         shared_thread_pool: one ONNX Runtime thread pool for all sessions, new versions built
@@ -107,6 +110,7 @@ class ServerConfig:
     drain_timeout_s: float = 30.0
     event_loop: LoopChoice = "auto"
     http_fronts: int = 0
+    http_fronts_decode: bool = False
     log_level: str = "info"
     debug_endpoints: bool = False
     allow_metrics: bool = True
@@ -165,6 +169,9 @@ class ServerConfig:
         if not 0 <= self.http_fronts <= MAX_HTTP_FRONTS:
             raise ConfigError(f"--http-fronts must be between 0 and {MAX_HTTP_FRONTS}, not "
                               f"{self.http_fronts}")
+        if self.http_fronts_decode and not self.http_fronts:
+            raise ConfigError("--http-fronts-decode needs front processes: add --http-fronts N "
+                              "(N >= 1)")
         if self.inline_below_us < 0:
             raise ConfigError("inline_below_us must be >= 0")
         _ = (self.http_restrictions, self.grpc_restrictions)  # a bad flag fails here, early

@@ -199,7 +199,8 @@ class Server:
         assert self.core is not None
         spec = FrontSpec(cfg.max_request_bytes, cfg.max_header_bytes, cfg.max_tensor_elements,
                          cfg.http_tls, eventloop.resolve(cfg.event_loop), cfg.log_level,
-                         decode_infer=cfg.http_restrictions.get("inference") is None)
+                         decode_infer=(cfg.http_fronts_decode
+                                       and cfg.http_restrictions.get("inference") is None))
         return RelayFront(self.http_app(), self.core, cfg.http_address, cfg.http_port, spec,
                           cfg.http_fronts)
 

@@ -1,11 +1,13 @@
 """``--http-fronts N``: HTTP served by front processes that relay to the model process.
 
 Every answer must be the one a server without fronts gives: tritonclient's sync and asyncio
-HTTP clients over the relayed (decoded) path and the raw path (raw tensors, shared memory,
-errors in Triton's precedence), checked against the same server's gRPC front, which stays in
-the model process. Also: a killed front is replaced while the other serves, statistics count
-relayed requests, and SIGTERM under load answers every accepted request and leaves no front
-behind. (``make test`` also runs the Triton QA and parity suites with fronts on.)
+HTTP clients through fronts that relay each request as it came (the default) and through
+fronts that decode plain infer requests themselves (``--http-fronts-decode``; anything else
+still crosses raw: raw tensors, shared memory, errors in Triton's precedence), checked
+against the same server's gRPC front, which stays in the model process. Also: a killed front
+is replaced while the other serves, statistics count relayed requests, and SIGTERM under
+load answers every accepted request and leaves no front behind. (``make test`` also runs
+the Triton QA and parity suites with fronts on, in both modes.)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from support.models import identity_model, random_like, simple_model, write_mode
 from tritonclient.utils import InferenceServerException
 
 DATATYPES = ("FP32", "FP16", "INT64", "INT8", "UINT16", "BOOL", "BYTES")
+MODES = [pytest.param([], id="raw"), pytest.param(["--http-fronts-decode"], id="decode")]
 
 
 @pytest.fixture()
@@ -68,10 +71,11 @@ def _simple_inputs(module, a: np.ndarray, b: np.ndarray, binary: bool = True) ->
     return inputs
 
 
-def test_every_datatype_matches_the_grpc_front(start_server, repo: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_every_datatype_matches_the_grpc_front(start_server, repo: Path, mode: list[str]) -> None:
     """Relayed HTTP answers (binary and JSON outputs) equal gRPC's for every datatype, and the
     log names the front processes."""
-    server = start_server(repo, "--http-fronts", "2")
+    server = start_server(repo, "--http-fronts", "2", *mode)
     assert len(_front_pids(server)) == 2
     http = httpclient.InferenceServerClient(server.http_url)
     grpc = grpcclient.InferenceServerClient(server.grpc_url)
@@ -100,10 +104,11 @@ def _identity(module, client, model: str, datatype: str, data: np.ndarray, binar
                         outputs=[module.InferRequestedOutput("y", binary_data=binary)])
 
 
-def test_asyncio_client_under_concurrency(start_server, repo: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_asyncio_client_under_concurrency(start_server, repo: Path, mode: list[str]) -> None:
     """200 concurrent tritonclient.http.aio requests through two fronts all come back right,
     and the model's statistics count every one."""
-    server = start_server(repo, "--http-fronts", "2")
+    server = start_server(repo, "--http-fronts", "2", *mode)
     rng = np.random.default_rng(5)
     pairs = [(rng.integers(-99, 99, (1, 16), dtype=np.int32),
               rng.integers(-99, 99, (1, 16), dtype=np.int32)) for _ in range(200)]
@@ -127,11 +132,13 @@ def test_asyncio_client_under_concurrency(start_server, repo: Path) -> None:
     http.close()
 
 
-def test_raw_path_and_errors_match_a_server_without_fronts(start_server, repo: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_raw_path_and_errors_match_a_server_without_fronts(start_server, repo: Path,
+                                                           mode: list[str]) -> None:
     """Requests a front cannot decode alone (a raw tensor body, bad JSON, an unknown model
     with a bad body, too many inputs) get the same status and words as without fronts."""
     plain = start_server(repo)
-    fronted = start_server(repo, "--http-fronts", "1")
+    fronted = start_server(repo, "--http-fronts", "1", *mode)
     raw = np.arange(16, dtype=np.int32).tobytes()
     cases = [
         ("/v2/models/id_fp32/infer", np.ones((2, 3), np.float32).tobytes(),
@@ -241,6 +248,10 @@ def test_bad_flag_values_are_refused(start_server, repo: Path, tmp_path: Path) -
                            "--http-fronts", "65"], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "--http-fronts must be between 0 and 64" in done.stdout + done.stderr
+    done = subprocess.run([sys.executable, "-m", "modelport", "serve", str(repo),
+                           "--http-fronts-decode"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "--http-fronts-decode needs front processes" in done.stdout + done.stderr
 
 
 def test_sigterm_to_the_whole_group_still_drains(start_server, repo: Path) -> None:

@@ -44,8 +44,9 @@ class FrontSpec:
         tls: serve HTTPS with these files (None: plaintext).
         loop: the event loop, resolved (asyncio or uvloop).
         log_level: the server's log level.
-        decode_infer: decode infer requests here; False (inference is a restricted API
-            group) sends them raw, so the model process checks the restriction.
+        decode_infer: decode plain infer requests here (``--http-fronts-decode``); False, the
+            default and always when inference is a restricted API group, relays every
+            request raw and the model process's HTTP app answers it.
     """
 
     max_request_bytes: int
@@ -54,7 +55,7 @@ class FrontSpec:
     tls: TlsSettings | None
     loop: Literal["asyncio", "uvloop"]
     log_level: str
-    decode_infer: bool = True
+    decode_infer: bool = False
 
 
 class Relay:
