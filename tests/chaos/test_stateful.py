@@ -206,8 +206,10 @@ def test_lifecycle_state_machine(start_server, tmp_path: Path) -> None:
     (repo / "v4" / "model.onnx").write_bytes(add_model(4.0).SerializeToString())
     server = start_server(repo, "--model-control-mode", "explicit")
     Lifecycle.server, Lifecycle.repo = server, repo
+    # derandomize: the same 25 runs every time, so the coverage check below cannot come and
+    # go with the random seed (a random seed once left one of the seven rules unrun)
     run = settings(max_examples=25, stateful_step_count=20, deadline=None,
-                   suppress_health_check=list(HealthCheck), database=None)
+                   suppress_health_check=list(HealthCheck), database=None, derandomize=True)
     Lifecycle.TestCase.settings = run
     Lifecycle.calls = {}
     try:
