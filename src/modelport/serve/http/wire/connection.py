@@ -49,6 +49,9 @@ class DirectApp(Protocol):
         ...
 
 
+Direct = Callable[[dict[str, Any], bytes], Awaitable[tuple[int, bytes, bytes]]]
+
+
 class Registry(Protocol):
     """Where the server keeps its open connections."""
 
@@ -63,9 +66,9 @@ class HttpConnection(asyncio.Protocol):
     """The asyncio protocol of one HTTP/1.x connection."""
 
     def __init__(self, app: ASGIApp, settings: WireSettings, registry: Registry,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, direct: Direct | None = None) -> None:
         self.app = app
-        self.direct = app.direct if isinstance(app, DirectApp) else None
+        self.direct = direct  # the app's ``direct`` when it is a DirectApp
         self.settings = settings
         self.registry = registry
         self.loop = loop

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from modelport.serve.http.wire.framing import (
     CONTINUE,
     LAST_CHUNK,
+    Head,
     Headers,
     bodyless_status,
     build_head,
@@ -168,9 +169,7 @@ class Exchange:
         if data:
             self._channel.write(data)
         if not more:
-            self.response_complete = True
-            self._wake()
-            self._channel.response_complete(self)
+            self._complete()
         if self._channel.write_paused:
             await self._channel.drain()
 
@@ -187,7 +186,7 @@ class Exchange:
 
     def take_body(self) -> bytes:
         """The whole buffered body, once (the direct path's ``receive``)."""
-        return self._take_body()["body"]  # type: ignore[no-any-return]
+        return self._drain_body()
 
     async def respond(self, status: int, fields: bytes, body: bytes) -> None:
         """The whole response at once (the direct path's ``send``): the head from ``fields``
@@ -198,34 +197,33 @@ class Exchange:
         self._status = status
         if self.error is not None or self.disconnected:
             return  # nobody to answer, or the connection answers for us
-        self.head_written = True
         self._bodyless = self.head_only or bodyless_status(status)
-        head = direct_head(status, fields, keep_alive=self._may_keep_alive(),
-                           http11=self.http11, body_length=len(body))
-        self.keep_alive = head.keep_alive
-        self._declared = head.content_length
+        head = self._commit(direct_head(status, fields, keep_alive=self._may_keep_alive(),
+                                        http11=self.http11, body_length=len(body)))
         if self._bodyless:
-            self._channel.write(head.data)
+            self._channel.write(head)
         else:
             self._sent = len(body)
-            self._channel.write(head.data + body)
-        self.response_complete = True
-        self._wake()
-        self._channel.response_complete(self)
+            self._channel.write(head + body)
+        self._complete()
         if self._channel.write_paused:
             await self._channel.drain()
 
     # -- internals ----------------------------------------------------------------------------
 
     def _take_body(self) -> Message:
+        more = not self.body_complete
+        return {"type": "http.request", "body": self._drain_body(), "more_body": more}
+
+    def _drain_body(self) -> bytes:
+        """What is buffered of the body, joined; reading may resume."""
         chunks = self._chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self.buffered = 0
-        more = not self.body_complete
-        self._body_delivered = not more
+        self._body_delivered = self.body_complete
         self._channel.body_taken(self)
-        return {"type": "http.request", "body": body, "more_body": more}
+        return body
 
     async def _wait(self, stall: bool) -> None:
         loop = self._channel.loop
@@ -260,19 +258,30 @@ class Exchange:
     def _first(self, body: bytes, more: bool) -> bytes:
         status = self._status
         assert status is not None
-        self.head_written = True
         self._bodyless = self.head_only or bodyless_status(status)
-        head = build_head(status, self._headers, keep_alive=self._may_keep_alive(),
-                          http11=self.http11, body_length=None if more else len(body))
+        head = self._commit(build_head(status, self._headers, keep_alive=self._may_keep_alive(),
+                                       http11=self.http11,
+                                       body_length=None if more else len(body)))
+        if self._bodyless:
+            return head
+        if self._chunked:
+            return head + (chunk(body) if body else b"") + (b"" if more else LAST_CHUNK)
+        self._count(body)
+        return head + body
+
+    def _commit(self, head: Head) -> bytes:
+        """The head is about to be written: keep the framing it declares; returns its bytes."""
+        self.head_written = True
         self.keep_alive = head.keep_alive
         self._declared = head.content_length
         self._chunked = head.chunked
-        if self._bodyless:
-            return head.data
-        if self._chunked:
-            return head.data + (chunk(body) if body else b"") + (b"" if more else LAST_CHUNK)
-        self._count(body)
-        return head.data + body
+        return head.data
+
+    def _complete(self) -> None:
+        """The last byte of the response was handed to the transport."""
+        self.response_complete = True
+        self._wake()
+        self._channel.response_complete(self)
 
     def _count(self, body: bytes) -> None:
         self._sent += len(body)

@@ -76,10 +76,8 @@ def build_head(status: int, headers: Headers, *, keep_alive: bool, http11: bool,
             chunked = True
         else:
             keep_alive = False  # an HTTP/1.0 body of unknown length ends when we close
-    if not keep_alive and not app_close:
-        parts.append(b"connection: close\r\n")
-    elif keep_alive and not http11:
-        parts.append(b"connection: keep-alive\r\n")
+    if not app_close:
+        parts.append(_connection_field(keep_alive, http11))
     parts.append(b"\r\n")
     return Head(b"".join(parts), length, chunked, keep_alive)
 
@@ -100,11 +98,16 @@ def direct_head(status: int, fields: bytes, *, keep_alive: bool, http11: bool,
     line = STATUS_LINES.get(status) or _status_line(status)
     length = None if bodyless_status(status) else body_length
     framing = b"" if length is None else b"content-length: %d\r\n" % length
-    if not keep_alive:
-        framing += b"connection: close\r\n"
-    elif not http11:
-        framing += b"connection: keep-alive\r\n"
+    framing += _connection_field(keep_alive, http11)
     return Head(line + fields + framing + b"\r\n", length, False, keep_alive)
+
+
+def _connection_field(keep_alive: bool, http11: bool) -> bytes:
+    """The Connection header a response needs: close when the server closes after it,
+    keep-alive on HTTP/1.0 when it does not, none otherwise."""
+    if not keep_alive:
+        return b"connection: close\r\n"
+    return b"" if http11 else b"connection: keep-alive\r\n"
 
 
 def _write_app_headers(parts: list[bytes], headers: Headers) -> tuple[int | None, bool]:

@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 
-from modelport.serve.http.wire.connection import ASGIApp, HttpConnection
+from modelport.serve.http.wire.connection import ASGIApp, DirectApp, HttpConnection
 from modelport.serve.http.wire.settings import WireSettings
 from modelport.serve.http.wire.tls import accept_tls
 
@@ -51,9 +51,10 @@ class WireServer:
 
     async def _accept(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
+        direct = self.app.direct if isinstance(self.app, DirectApp) else None
 
         def protocol() -> HttpConnection:
-            return HttpConnection(self.app, self.settings, self.connections, loop)
+            return HttpConnection(self.app, self.settings, self.connections, loop, direct)
 
         while True:
             try:
