@@ -50,15 +50,16 @@ lint: $(VENV)/.test
 typecheck: $(VENV)/.test
 	$(VENV)/bin/mypy
 
-# the HTTP suites again with --http-fronts 1 (serve/relay): same answers through front processes
-# that relay requests as they came (the default), then through fronts that decode them
+# the suite runs the command line's default (--http-fronts auto: one front process that relays
+# requests as they came, on 2+ cores); then the HTTP suites again with HTTP in the model process
+# (--http-fronts 0: one core, servers embedded in Python) and through fronts that decode
 FRONTS_TESTS := $(addprefix tests/integration/serve/,test_triton_qa.py test_triton_parity.py \
 	test_bad_input.py test_shared_memory.py test_restricted_api.py test_tls.py \
 	test_datatypes.py test_isolation.py test_routes.py test_readiness.py)
 
 test: $(VENV)/.test lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
-	MODELPORT_TEST_HTTP_FRONTS=1 $(PY) -m pytest $(FRONTS_TESTS) $(PYTEST_ARGS)
+	MODELPORT_TEST_HTTP_FRONTS=0 $(PY) -m pytest $(FRONTS_TESTS) $(PYTEST_ARGS)
 	MODELPORT_TEST_HTTP_FRONTS=1 MODELPORT_TEST_HTTP_FRONTS_DECODE=1 \
 		$(PY) -m pytest $(FRONTS_TESTS) $(PYTEST_ARGS)
 

@@ -33,7 +33,7 @@ class ServerProcess:
         if repository is not None:
             command.append(str(repository))
         command += ["--http-port", "0", "--grpc-port", "0", "--metrics-port", "-1", *args]
-        fronts = os.environ.get("MODELPORT_TEST_HTTP_FRONTS")  # make test's second pass
+        fronts = os.environ.get("MODELPORT_TEST_HTTP_FRONTS")  # make test's later passes
         if fronts and "--http-fronts" not in args:
             command += ["--http-fronts", fronts]
             if os.environ.get("MODELPORT_TEST_HTTP_FRONTS_DECODE"):  # and its third pass

@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from modelport.cpus import usable_cores
+
 PACKAGES = (
     "modelport", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "torch",
     "ai-edge-litert", "flatbuffers", "mlcommons-loadgen", "tritonclient",
@@ -48,14 +50,6 @@ def load_average() -> tuple[float, float, float]:
         return os.getloadavg()
     except OSError:
         return (0.0, 0.0, 0.0)
-
-
-def usable_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def is_busy(load1: float, cores: int) -> bool:

@@ -19,6 +19,7 @@ from modelport.bench.job import Job
 from modelport.bench.model_source import resolve_model
 from modelport.bench.results import BenchResult, Row, Skipped
 from modelport.bench.stats import LatencySummary
+from modelport.cpus import usable_cores
 from modelport.errors import BenchError
 
 KEEP_LATENCIES = 2000  # raw latencies saved per row, for plots
@@ -45,7 +46,7 @@ class Bench:
     def __init__(self, config: BenchConfig, on_event: EventSink | None = None) -> None:
         self.config = config
         self.on_event = on_event
-        self.threads = config.threads or environment.usable_cores()
+        self.threads = config.threads or usable_cores()
 
     def run(self) -> BenchResult:
         """Measure every chosen runtime and return the result (environment included)."""

@@ -18,9 +18,9 @@ but offers no spinning switch), so a session that must not spin gets its own poo
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from modelport.cpus import usable_cores
 from modelport.errors import ModelLoadError
 from modelport.repository.config import ModelConfig
 from modelport.runtime.base import RuntimeSettings
@@ -52,13 +52,6 @@ class SessionThreads:
         """ONNX Runtime session-config entries for a session with its own pool."""
         return {INTRA_SPIN: "1" if self.intra_spinning else "0",
                 INTER_SPIN: "1" if self.inter_spinning else "0"}
-
-
-def cores() -> int:
-    """CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 def count(config: ModelConfig, key: str) -> int:
@@ -111,12 +104,13 @@ def session_threads(config: ModelConfig, settings: RuntimeSettings,
     """
     spin = settings.intra_op_spinning
     if may_share and spin and not tuned(config):
-        return SessionThreads(settings.intra_op_threads or cores(), 1, True, True, shared=True)
+        return SessionThreads(settings.intra_op_threads or usable_cores(), 1, True, True,
+                              shared=True)
     intra = (count(config, INTRA) or settings.intra_op_threads
-             or max(1, cores() // config.instance_count))
+             or max(1, usable_cores() // config.instance_count))
     intra_spin = switch(config, INTRA_SPIN)
     inter_spin = switch(config, INTER_SPIN)
     mode = parallel(config)
-    return SessionThreads(intra, count(config, INTER) or (cores() if mode else 1),
+    return SessionThreads(intra, count(config, INTER) or (usable_cores() if mode else 1),
                           spin if intra_spin is None else intra_spin,
                           spin if inter_spin is None else inter_spin, parallel=mode)

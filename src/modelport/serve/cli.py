@@ -162,11 +162,13 @@ def _runtime_arguments(runtime: Any) -> None:
                          help="the event loop: uvloop (in C, on libuv; a little faster for small "
                          "models) or asyncio's own; auto (default) takes uvloop where it is "
                          "installed")
-    runtime.add_argument("--http-fronts", type=int, default=0, metavar="N",
+    runtime.add_argument("--http-fronts", type=_fronts, default="auto", metavar="N|auto",
                          help="serve HTTP from N front processes that read and write the HTTP "
-                         "connections beside this one, which answers the requests (default 0: "
-                         "HTTP in this process). For small models on 2+ cores, 1 front serves "
-                         "~1.4x the requests per second (docs/serve.md, Tuning)")
+                         "connections beside this one, which answers the requests; 0: HTTP in "
+                         "this process. auto (default): 1 where the server may use 2+ cores "
+                         "(affinity and container CPU limit), else 0. For small models on 2 "
+                         "cores 1 front serves ~1.4x the requests per second of 0; a lone "
+                         "request pays ~0.03 ms for the hop (docs/serve.md, Tuning)")
     runtime.add_argument("--http-fronts-decode", action="store_true",
                          help="the front processes also decode plain infer requests and encode "
                          "their responses (slower on 2 cores; for many cores and large JSON "
@@ -196,6 +198,16 @@ def _pairs(items: list[str]) -> dict[str, str]:
     return pairs
 
 
+def _fronts(text: str) -> int | str:
+    """--http-fronts: a count, or auto (resolved when the config is built)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got '{text}'") from None
+
+
 def _boolean(text: str) -> bool:
     """Triton-style boolean flag values."""
     value = text.strip().lower()
@@ -208,7 +220,7 @@ def _boolean(text: str) -> bool:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """Build the ServerConfig (validation happens there)."""
-    from modelport.serve.config import ServerConfig
+    from modelport.serve.config import ServerConfig, auto_http_fronts
 
     return ServerConfig.from_env(
         model_repository=args.model_repository_flag or args.repository,
@@ -223,7 +235,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         model_cache=args.model_cache and args.cache_dir != "",
         drain_timeout_s=args.drain_timeout, log_level=args.log_level, event_loop=args.loop,
-        grpc_max_calls=args.grpc_max_calls, http_fronts=args.http_fronts,
+        grpc_max_calls=args.grpc_max_calls,
+        http_fronts=auto_http_fronts() if args.http_fronts == "auto" else args.http_fronts,
         http_fronts_decode=args.http_fronts_decode,
         debug_endpoints=args.debug_endpoints, allow_metrics=args.allow_metrics,
         strict_readiness=args.strict_readiness, server_id=args.server_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,9 +33,10 @@ def start_server(cache_dir: Path, tmp_path: Path) -> Iterator[object]:
     started: list[ServerProcess] = []
 
     def start(repo: Path | None, *flags: str, env: dict[str, str] | None = None,
-              ) -> ServerProcess:
+              preexec_fn: Callable[[], None] | None = None) -> ServerProcess:
         server = ServerProcess(repo, *flags, log_path=tmp_path / f"server{len(started)}.log",
-                               env={"MODELPORT_CACHE_DIR": str(cache_dir), **(env or {})})
+                               env={"MODELPORT_CACHE_DIR": str(cache_dir), **(env or {})},
+                               preexec_fn=preexec_fn)
         started.append(server)
         return server
 

@@ -137,7 +137,7 @@ def test_raw_path_and_errors_match_a_server_without_fronts(start_server, repo: P
                                                            mode: list[str]) -> None:
     """Requests a front cannot decode alone (a raw tensor body, bad JSON, an unknown model
     with a bad body, too many inputs) get the same status and words as without fronts."""
-    plain = start_server(repo)
+    plain = start_server(repo, "--http-fronts", "0")
     fronted = start_server(repo, "--http-fronts", "1", *mode)
     raw = np.arange(16, dtype=np.int32).tobytes()
     cases = [
@@ -239,8 +239,34 @@ def test_sigterm_under_load_answers_everything(start_server, repo: Path) -> None
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
 
 
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(p) for p in (task / "children").read_text().split())
+    return found
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_the_command_line_default_follows_the_cores(start_server, repo: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --http-fronts the server starts one front process where it may use 2+ cores
+    and none when held to one core (taskset's affinity); both answer alike."""
+    monkeypatch.delenv("MODELPORT_TEST_HTTP_FRONTS", raising=False)
+    wide = start_server(repo)
+    narrow = start_server(repo, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    assert set(_front_pids(wide)) <= _children(wide.proc.pid)  # and multiprocessing's tracker
+    assert "front process(es)" not in narrow.log() and not _children(narrow.proc.pid)
+    a = np.arange(16, dtype=np.int32).reshape(1, 16)
+    for server in (wide, narrow):
+        client = httpclient.InferenceServerClient(server.http_url)
+        out = client.infer("simple", _simple_inputs(httpclient, a, a)).as_numpy("OUTPUT0")
+        np.testing.assert_array_equal(out, a + a)
+        client.close()
+
+
 def test_bad_flag_values_are_refused(start_server, repo: Path, tmp_path: Path) -> None:
-    """--http-fronts outside 0..64 is a clear configuration error."""
+    """--http-fronts outside 0..64, and decoding fronts without fronts, are clear
+    configuration errors."""
     import subprocess
     import sys
 
@@ -249,7 +275,8 @@ def test_bad_flag_values_are_refused(start_server, repo: Path, tmp_path: Path) -
     assert done.returncode != 0
     assert "--http-fronts must be between 0 and 64" in done.stdout + done.stderr
     done = subprocess.run([sys.executable, "-m", "modelport", "serve", str(repo),
-                           "--http-fronts-decode"], capture_output=True, text=True, timeout=60)
+                           "--http-fronts", "0", "--http-fronts-decode"],
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "--http-fronts-decode needs front processes" in done.stdout + done.stderr
 

@@ -10,11 +10,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from modelport.cpus import usable_cores
 from modelport.errors import ModelLoadError
 from modelport.repository.config import InstanceGroup, ModelConfig, TensorSpec
 from modelport.runtime import RuntimeSettings
 from modelport.runtime.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeInstance
-from modelport.runtime.ortthreads import cores, session_threads
+from modelport.runtime.ortthreads import session_threads
 
 SPIN = "session.intra_op.allow_spinning"
 INTER_SPIN = "session.inter_op.allow_spinning"
@@ -72,7 +73,7 @@ def test_spinning_off_server_wide(tmp_path: Path) -> None:
                        RuntimeSettings(cache_dir=None, intra_op_spinning=False))
     assert options.get_session_config_entry(SPIN) == "0"
     assert options.get_session_config_entry(INTER_SPIN) == "0"
-    assert options.intra_op_num_threads == max(1, cores() // 2)
+    assert options.intra_op_num_threads == max(1, usable_cores() // 2)
     assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
 
 
@@ -87,7 +88,7 @@ def test_defaults_keep_onnx_runtime_spinning(tmp_path: Path) -> None:
     """Without settings a session with its own pool spins as ONNX Runtime does by default."""
     options = _options(tmp_path, _config(), RuntimeSettings(cache_dir=None))
     assert options.get_session_config_entry(SPIN) == "1"
-    assert options.intra_op_num_threads == cores()
+    assert options.intra_op_num_threads == usable_cores()
 
 
 @pytest.mark.parametrize("key", [SPIN, "execution_mode"])

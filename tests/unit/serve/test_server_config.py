@@ -9,7 +9,7 @@ import pytest
 from modelport.cli import build_parser
 from modelport.errors import ConfigError
 from modelport.serve.cli import config_from_args
-from modelport.serve.config import ServerConfig
+from modelport.serve.config import ServerConfig, auto_http_fronts
 
 
 def _config(*argv: str) -> ServerConfig:
@@ -98,3 +98,30 @@ def test_event_loop_choice_is_checked_when_the_config_is_built(monkeypatch) -> N
     assert eventloop.resolve("auto") == "asyncio"
     with pytest.raises(ConfigError, match=r"uvloop is not installed.*--loop asyncio"):
         ServerConfig(event_loop="uvloop")
+
+
+def test_http_fronts_auto_is_one_front_on_two_or_more_cores() -> None:
+    """auto: one front process where the server may use 2+ cores, none on one core."""
+    assert [auto_http_fronts(cores) for cores in (1, 2, 3, 64)] == [0, 1, 1, 1]
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 0), (2, 1), (16, 1)])
+def test_command_line_defaults_to_auto_fronts(monkeypatch: pytest.MonkeyPatch, cores: int,
+                                              expected: int) -> None:
+    """The command line resolves --http-fronts auto from the cores this process may use; a
+    config built from Python keeps HTTP in its own process."""
+    monkeypatch.setattr("modelport.cpus.usable_cores", lambda: cores)
+    assert _config().http_fronts == expected
+    assert _config("--http-fronts", "auto").http_fronts == expected
+    assert ServerConfig().http_fronts == 0 and ServerConfig.from_env().http_fronts == 0
+
+
+def test_http_fronts_flag_takes_a_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An explicit count wins over auto on any machine; a word other than auto is refused."""
+    monkeypatch.setattr("modelport.cpus.usable_cores", lambda: 8)
+    assert _config("--http-fronts", "0").http_fronts == 0
+    assert _config("--http-fronts", "3").http_fronts == 3
+    with pytest.raises(SystemExit):
+        _config("--http-fronts", "many")
+    with pytest.raises(ConfigError, match="between 0 and 64"):
+        _config("--http-fronts", "65")
