@@ -11,7 +11,7 @@ from support.models import random_like
 
 from modelport.serve.http.routing import Reply, Request
 from modelport.serve.relay import messages
-from modelport.serve.relay.frames import FrameBuffer, Kind, pack
+from modelport.serve.relay.frames import JOIN_BELOW, LARGE, FrameBuffer, Kind, pack
 from modelport.serve.relay.front import infer_target
 from modelport.serve.types import (
     InferRequest,
@@ -23,9 +23,9 @@ from modelport.serve.types import (
 
 
 def _frames() -> list[bytes]:
-    return [pack(Kind.RAW, 1, ["GET", "/v2", "", {}], [b""]),
-            pack(Kind.INFER, 2**32 - 1, {"a": [1, 2]}, [b"\x00" * 300, b"xyz"]),
-            pack(Kind.STOP, 0, [2.5])]
+    return [b"".join(pack(Kind.RAW, 1, ["GET", "/v2", "", {}], [b""])),
+            b"".join(pack(Kind.INFER, 2**32 - 1, {"a": [1, 2]}, [b"\x00" * 300, b"xyz"])),
+            b"".join(pack(Kind.STOP, 0, [2.5]))]
 
 
 @settings(max_examples=200, deadline=None)
@@ -42,6 +42,49 @@ def test_frames_survive_any_chunking(cuts: list[int]) -> None:
                                             (Kind.STOP, 0)]
     assert out[1].head == {"a": [1, 2]} and bytes(out[1].payload) == b"\x00" * 300 + b"xyz"
     assert out[2].head == [2.5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=300_000), min_size=1, max_size=8),
+       st.lists(st.integers(min_value=1, max_value=150_000), min_size=1, max_size=30))
+def test_small_and_large_frames_survive_any_chunking(sizes: list[int], cuts: list[int]) -> None:
+    """Frames around and far above the large-frame size (read into buffers of their own)
+    mixed with small ones (read through the reused scratch buffer) come out intact."""
+    payloads = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
+    stream = b"".join(b"".join(pack(Kind.RAW, i, [i], [p])) for i, p in enumerate(payloads))
+    buffer, out, at = FrameBuffer(), [], 0
+    for size in cuts:
+        out += buffer.feed(stream[at:at + size])
+        at += size
+    out += buffer.feed(stream[at:])
+    assert [(f.id, f.head) for f in out] == [(i, [i]) for i in range(len(sizes))]
+    assert [bytes(f.payload) for f in out] == payloads
+
+
+def test_a_large_frame_is_read_into_its_own_buffer() -> None:
+    """A frame of LARGE bytes or more is read, after its prefix, straight into the buffer
+    its payload then views: the reader hands that buffer out and copies nothing."""
+    body = np.arange(LARGE, dtype=np.uint8).tobytes()
+    stream = b"".join(pack(Kind.RAW, 7, ["POST"], [body]))
+    buffer = FrameBuffer()
+    first = buffer.buffer()
+    first[:100] = stream[:100]
+    assert buffer.filled(100) == []
+    target = buffer.buffer()
+    assert len(target) == len(stream) - 100
+    target[:] = stream[100:]
+    (frame,) = buffer.filled(len(target))
+    assert frame.payload.obj is target.obj and bytes(frame.payload) == body
+    assert frame.head == ["POST"] and buffer.buffer().obj is first.obj  # back to scratch
+
+
+def test_large_payloads_are_not_joined_to_the_head() -> None:
+    """pack: a small payload goes out in one part with the head; a large one as its own part
+    (the link writes the parts with writelines), so the sender does not copy it."""
+    small, large = b"x" * 100, b"y" * JOIN_BELOW
+    assert len(pack(Kind.REPLY, 1, [200], [small])) == 1
+    parts = pack(Kind.REPLY, 1, [200], [large])
+    assert len(parts) == 2 and parts[1] is large
 
 
 @pytest.mark.parametrize("junk", [b"\x00\x00\x00\x09\x63" + b"\x00" * 8,  # unknown kind
@@ -62,7 +105,7 @@ def test_an_infer_request_crosses_intact(datatype: str) -> None:
                            inputs=[InputTensor("x", datatype, shape, data)])
     request.outputs = [RequestedOutput("y", False, 3)]
     head, payload = messages.infer_parts(request, {"traceparent": "00-ab", "other": "no"})
-    frame = next(FrameBuffer().feed(pack(Kind.INFER, 9, head, payload)))
+    frame = FrameBuffer().feed(b"".join(pack(Kind.INFER, 9, head, payload)))[0]
     got, carrier = messages.infer_from(frame.head, frame.payload)
     assert carrier == {"traceparent": "00-ab"}
     assert (got.model_name, got.model_version, got.id, got.parameters, got.binary_output) == (
@@ -89,7 +132,7 @@ def test_a_response_and_replies_cross_intact() -> None:
 
 
 def _roundtrip(kind: Kind, head: object, payload: list[bytes]) -> tuple:
-    frame = next(FrameBuffer().feed(pack(kind, 1, head, payload)))
+    frame = FrameBuffer().feed(b"".join(pack(kind, 1, head, payload)))[0]
     return frame.head, frame.payload
 
 

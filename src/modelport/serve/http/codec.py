@@ -21,7 +21,7 @@ from modelport.serve.types import InferRequest, InferResponse, InputTensor, Requ
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
-def loads(body: bytes | memoryview) -> Any:
+def loads(body: bytes | bytearray | memoryview) -> Any:
     """Parse a JSON body, raising InvalidInput with the parser's reason.
 
     Like Triton (and tritonclient, which writes them), NaN, Infinity and -Infinity are accepted
@@ -40,7 +40,7 @@ def loads(body: bytes | memoryview) -> Any:
     raise InvalidInput(f"failed to parse the request JSON: {error}") from None
 
 
-def decode_infer(body: bytes, header_length: int | None, model: str, version: str,
+def decode_infer(body: bytes | bytearray, header_length: int | None, model: str, version: str,
                  config: ModelConfig | None = None,
                  limits: RequestLimits = DEFAULT_LIMITS) -> InferRequest:
     """Decode an infer request body (JSON, or JSON header followed by binary tensors).
@@ -67,7 +67,7 @@ def decode_infer(body: bytes, header_length: int | None, model: str, version: st
     return request
 
 
-def _decode_all(body: bytes, header_length: int | None, model: str, version: str,
+def _decode_all(body: bytes | bytearray, header_length: int | None, model: str, version: str,
                 config: ModelConfig | None, limits: RequestLimits,
                 ) -> tuple[InferRequest, list[Any], list[tuple[int, int]]]:
     """The request, the JSON inputs and where each input's bytes lie in ``body``."""
@@ -111,7 +111,7 @@ def _name_of(item: Any) -> Any:
     return item.get("name") if isinstance(item, dict) else None
 
 
-def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str,
+def decode_raw_single(body: bytes | bytearray, config: ModelConfig, model: str, version: str,
                       limits: RequestLimits = DEFAULT_LIMITS) -> InferRequest:
     """Decode a body that is one raw input tensor (Inference-Header-Content-Length: 0), as
     Triton deduces it: batch 1 when the model batches, the config's dims with at most one
@@ -137,7 +137,7 @@ def decode_raw_single(body: bytes, config: ModelConfig, model: str, version: str
             spec.name, "BYTES", shape, np.array([bytes(body)], dtype=object).reshape(shape))])
     shape = [*batch, *_raw_dims(spec, len(body))]
     limits.elements(spec.name, shape)
-    data = from_raw(spec.name, spec.datatype, shape, body)
+    data = from_raw(spec.name, spec.datatype, shape, memoryview(body))
     # a raw request has no JSON to ask for binary outputs: they come back binary (Triton's way)
     return InferRequest(model, version, binary_output=True,
                         inputs=[InputTensor(spec.name, spec.datatype, shape, data)])

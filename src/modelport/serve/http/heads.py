@@ -40,7 +40,7 @@ class Head:
         self.input_names = [t.name for t in request.inputs]
         self.output_names = [o.name for o in request.outputs]
 
-    def request(self, body: bytes, model: str, version: str, config: ModelConfig | None,
+    def request(self, body: bytes | bytearray, model: str, version: str, config: ModelConfig | None,
                 limits: RequestLimits) -> InferRequest:
         """The request ``body`` holds (this head; its own tensors).
 
@@ -61,7 +61,7 @@ class Head:
 _REMEMBERED: dict[Key, Head] = {}
 
 
-def key(body: bytes, header_length: int | None, limits: RequestLimits) -> Key | None:
+def key(body: bytes | bytearray, header_length: int | None, limits: RequestLimits) -> Key | None:
     """What identifies a body's head (None: a body without a short binary-extension head)."""
     if header_length is None or header_length > HEAD_MAX:
         return None

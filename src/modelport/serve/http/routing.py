@@ -20,7 +20,7 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]
-    body: bytes
+    body: bytes | bytearray  # a relayed body is the bytearray it was read into
     query: str = ""
 
 

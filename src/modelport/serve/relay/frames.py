@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,9 @@ import orjson
 
 _PREFIX = struct.Struct("!IBII")
 PREFIX_SIZE = _PREFIX.size
+SCRATCH = 256 * 1024  # the reusable read buffer for small frames
+LARGE = 64 * 1024  # frames this big or bigger are read into a buffer of their own
+JOIN_BELOW = 16 * 1024  # payloads smaller than this are joined to the frame's head
 
 
 class Kind(enum.IntEnum):
@@ -44,40 +46,110 @@ class Frame:
     payload: memoryview
 
 
-def pack(kind: Kind, request_id: int, head: Any, payload: list[bytes] | None = None) -> bytes:
-    """One frame's bytes (``payload`` parts are joined after the head)."""
+def pack(kind: Kind, request_id: int, head: Any,
+         payload: list[bytes] | None = None) -> list[bytes]:
+    """One frame's bytes, in parts to write in order: small payloads joined to the head, a
+    large one left as its own part (written with ``writelines``, never copied here)."""
     encoded = orjson.dumps(head)
     parts = payload or []
-    size = _PREFIX.size - 4 + len(encoded) + sum(len(p) for p in parts)
-    return b"".join([_PREFIX.pack(size, kind, request_id, len(encoded)), encoded, *parts])
+    payload_size = sum(len(p) for p in parts)
+    start = _PREFIX.pack(_PREFIX.size - 4 + len(encoded) + payload_size, kind, request_id,
+                         len(encoded))
+    if payload_size < JOIN_BELOW:
+        return [b"".join([start, encoded, *parts])]
+    return [start + encoded, *parts]
 
 
 class FrameBuffer:
-    """Reassembles frames from the chunks a stream delivers."""
+    """Reassembles frames from a stream, as an asyncio ``BufferedProtocol`` reads it.
 
-    def __init__(self) -> None:
-        self._data = bytearray()
+    The stream is read into ``buffer()``; ``filled(n)`` parses what arrived. Small frames are
+    read into one reusable scratch buffer and their payloads copied out; a frame of ``LARGE``
+    bytes or more is read, after its prefix, into a head buffer and a payload buffer of its
+    own, so a 600 KB tensor is not copied on its way in. Either way a frame's payload views a
+    bytearray that holds that payload and nothing else (``payload.obj``).
+    """
 
-    def feed(self, chunk: bytes) -> Iterator[Frame]:
-        """Add ``chunk``; yield every frame now complete.
+    def __init__(self, scratch: int = SCRATCH) -> None:
+        self._scratch = bytearray(max(scratch, 2 * LARGE))
+        self._view = memoryview(self._scratch)
+        self._start = self._end = 0  # the unparsed bytes in scratch
+        self._large: list[memoryview] = []  # a large frame's head and payload, being read
+        self._large_meta = (Kind.HELLO, 0)  # its kind and id
+        self._filled = 0  # bytes of it read
+
+    def buffer(self) -> memoryview:
+        """Where the next bytes of the stream go."""
+        if self._large:
+            head = self._large[0]
+            if self._filled < len(head):
+                return head[self._filled:]
+            return self._large[1][self._filled - len(head):]
+        if self._end == len(self._scratch):  # the unparsed tail of a small frame moves back
+            self._scratch[:self._end - self._start] = self._scratch[self._start:self._end]
+            self._start, self._end = 0, self._end - self._start
+        return self._view[self._end:]
+
+    def filled(self, count: int) -> list[Frame]:
+        """``count`` bytes were written into ``buffer()``: the frames now complete.
 
         Raises:
             ValueError: the bytes are not frames (a bug on the other end: drop the link).
         """
-        self._data += chunk
-        data, start = self._data, 0
-        try:
-            while len(data) - start >= PREFIX_SIZE:
-                size, kind, request_id, head_size = _PREFIX.unpack_from(data, start)
-                end = start + 4 + size
-                if end > len(data):
-                    break
-                head_start = start + PREFIX_SIZE
-                if head_size > end - head_start:
-                    raise ValueError(f"frame head of {head_size} bytes overruns its frame")
-                block = data[head_start:end]  # one copy; the buffer moves on
-                yield Frame(Kind(kind), request_id, orjson.loads(block[:head_size]),
-                            memoryview(block)[head_size:])
-                start = end
-        finally:
-            del data[:start]
+        if self._large:
+            self._filled += count
+            head, payload = self._large
+            if self._filled < len(head) + len(payload):
+                return []
+            self._large = []
+            return [Frame(*self._large_meta, orjson.loads(head), payload)]
+        self._end += count
+        frames: list[Frame] = []
+        while self._end - self._start >= PREFIX_SIZE and not self._large:
+            frame = self._next()
+            if frame is None:
+                break
+            frames.append(frame)
+        if self._start == self._end:
+            self._start = self._end = 0
+        return frames
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        """Add ``chunk`` (copied in as a stream read would write it); the frames completed."""
+        frames: list[Frame] = []
+        data = memoryview(chunk)
+        while data:
+            target = self.buffer()
+            step = min(len(target), len(data))
+            target[:step] = data[:step]
+            frames += self.filled(step)
+            data = data[step:]
+        return frames
+
+    def _next(self) -> Frame | None:
+        """The frame at ``_start`` if complete; else None (a large one starts its own
+        buffers)."""
+        size, kind, request_id, head_size = _PREFIX.unpack_from(self._scratch, self._start)
+        head_start, end = self._start + PREFIX_SIZE, self._start + 4 + size
+        body_start = head_start + head_size
+        if body_start > end:
+            raise ValueError(f"frame head of {head_size} bytes overruns its frame")
+        if end > self._end:
+            if end - self._start >= LARGE:
+                self._begin_large(Kind(kind), request_id, head_size, end - body_start)
+            return None
+        self._start = end
+        return Frame(Kind(kind), request_id, orjson.loads(self._view[head_start:body_start]),
+                     memoryview(self._scratch[body_start:end]))  # a copy: scratch is reused
+
+    def _begin_large(self, kind: Kind, request_id: int, head_size: int, size: int) -> None:
+        self._large = [memoryview(bytearray(head_size)), memoryview(bytearray(size))]
+        self._large_meta, self._filled = (kind, request_id), 0
+        arrived = self._view[self._start + PREFIX_SIZE:self._end]
+        self._start = self._end = 0
+        while arrived:  # what came with the prefix goes where the stream would have put it
+            target = self.buffer()
+            step = min(len(target), len(arrived))
+            target[:step] = arrived[:step]
+            self._filled += step
+            arrived = arrived[step:]

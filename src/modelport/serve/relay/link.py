@@ -1,5 +1,6 @@
-"""One end of a link: an asyncio protocol that turns received bytes into frames for a handler
-and writes frames, with the socket's flow control respected by the writer's buffer."""
+"""One end of a link: an asyncio protocol that reads frames for a handler (a large frame
+straight into a buffer of its own) and writes frames, with the socket's flow control
+respected by the writer's buffer."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ log = logging.getLogger("modelport.relay")
 FLUSH_EVERY = 8
 
 
-class Link(asyncio.Protocol):
+class Link(asyncio.BufferedProtocol):
     """A socketpair end: ``on_frame`` gets each frame, ``on_lost`` runs once when the other
     end goes away (or sends bytes that are not frames)."""
 
@@ -26,15 +27,19 @@ class Link(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = FrameBuffer()
         self._loop = asyncio.get_running_loop()
-        self._queued: list[bytes] | None = None
+        self._queued: list[bytes] | None = None  # frames' parts, to write in order
+        self._frames = 0  # frames queued
         self.closed = self._loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream transport
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer.buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         try:
-            for frame in self._buffer.feed(data):
+            for frame in self._buffer.filled(nbytes):
                 self.on_frame(frame)
         except ValueError as exc:  # not frames: the other end is broken
             log.error("the relay link received bytes that are not frames (%s); closing it", exc)
@@ -55,19 +60,24 @@ class Link(asyncio.Protocol):
         if self._queued is None:
             self._queued = []
             self._loop.call_soon(self._flush)
-        self._queued.append(pack(kind, request_id, head, payload))
-        if len(self._queued) >= FLUSH_EVERY:
-            self._write(self._queued)
-            self._queued = []  # the flush already scheduled writes what comes next
+        self._queued += pack(kind, request_id, head, payload)
+        self._frames += 1
+        if self._frames >= FLUSH_EVERY:
+            self._write(self._queued, self._frames)
+            self._queued, self._frames = [], 0  # the flush already scheduled writes the rest
 
     def _flush(self) -> None:
-        queued, self._queued = self._queued, None
+        queued, frames, self._queued, self._frames = self._queued, self._frames, None, 0
         if queued:
-            self._write(queued)
+            self._write(queued, frames)
 
-    def _write(self, frames: list[bytes]) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(frames) if len(frames) > 1 else frames[0])
+    def _write(self, parts: list[bytes], frames: int) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if len(parts) == frames:  # small frames only, one part each: one buffer
+            self.transport.write(b"".join(parts) if frames > 1 else parts[0])
+        else:  # a large payload goes out as it is (uvloop writes the parts with writev)
+            self.transport.writelines(parts)
 
     def close(self) -> None:
         """Close this end after what is queued (the other sees end of file)."""

@@ -26,13 +26,13 @@ TRACE_HEADERS = ("traceparent", "tracestate")
 
 def request_parts(req: Request) -> tuple[Any, list[bytes]]:
     """An HTTP request (body already read and decompressed) as head and payload."""
-    return [req.method, req.path, req.query, req.headers], [req.body]
+    return [req.method, req.path, req.query, req.headers], [bytes(req.body)]  # bytes already
 
 
 def request_from(head: Any, payload: memoryview) -> Request:
     """The HTTP request a RAW frame carries."""
     method, path, query, headers = head
-    return Request(method, path, headers, bytes(payload), query)
+    return Request(method, path, headers, _body(payload), query)
 
 
 def reply_parts(reply: Reply) -> tuple[Any, list[bytes]]:
@@ -45,6 +45,16 @@ def reply_from(head: Any, payload: memoryview) -> Reply:
     """The HTTP reply a REPLY frame carries."""
     status, content_type, header_length, compressible = head
     return Reply(status, bytes(payload), content_type, header_length, compressible)
+
+
+def _body(payload: memoryview) -> bytes | bytearray:
+    """A frame's payload as a request body: the bytearray it views when that holds the
+    payload alone (``FrameBuffer`` reads frames so: a 600 KB tensor is not copied again),
+    else a copy."""
+    owner = payload.obj
+    if isinstance(owner, bytearray) and len(owner) == payload.nbytes:
+        return owner
+    return bytes(payload)
 
 
 def infer_parts(request: InferRequest, headers: Mapping[str, str]) -> tuple[Any, list[bytes]]:
