@@ -161,8 +161,8 @@ class RelayFront:
         except BaseException:
             await self.stop(0.0)
             raise
-        log.info("HTTP served by %d front process(es) (--http-fronts): pids %s", self.count,
-                 ", ".join(map(str, self.pids)))
+        log.info("HTTP served by %d front process(es) (--http-fronts; 0 keeps HTTP in this "
+                 "process): pids %s", self.count, ", ".join(map(str, self.pids)))
         return int(sock.getsockname()[1])
 
     async def _spawn(self, index: int) -> None:
