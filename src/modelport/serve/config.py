@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from modelport import cpus
 from modelport.environment import Environment, default_cache_dir
 from modelport.errors import ConfigError
 from modelport.serve.eventloop import LoopChoice
@@ -30,11 +31,7 @@ def auto_http_fronts(cores: int | None = None) -> int:
     for a small model on 2 cores (benchmarks/README.md). ``ServerConfig()`` itself keeps 0: a
     server embedded in Python code starts no processes unless asked.
     """
-    if cores is None:
-        from modelport.cpus import usable_cores
-
-        cores = usable_cores()
-    return 1 if cores >= 2 else 0
+    return 1 if (cpus.usable_cores() if cores is None else cores) >= 2 else 0
 
 
 @dataclass

@@ -114,7 +114,7 @@ class FrameBuffer:
             self._start = self._end = 0
         return frames
 
-    def feed(self, chunk: bytes) -> list[Frame]:
+    def feed(self, chunk: bytes | memoryview) -> list[Frame]:
         """Add ``chunk`` (copied in as a stream read would write it); the frames completed."""
         frames: list[Frame] = []
         data = memoryview(chunk)
@@ -147,9 +147,4 @@ class FrameBuffer:
         self._large_meta, self._filled = (kind, request_id), 0
         arrived = self._view[self._start + PREFIX_SIZE:self._end]
         self._start = self._end = 0
-        while arrived:  # what came with the prefix goes where the stream would have put it
-            target = self.buffer()
-            step = min(len(target), len(arrived))
-            target[:step] = arrived[:step]
-            self._filled += step
-            arrived = arrived[step:]
+        self.feed(arrived)  # what came with the prefix goes where the stream would have put it
