@@ -1,4 +1,5 @@
-"""What one isolated runtime process is asked to do, passed to it as JSON."""
+"""What one isolated runtime process is asked to do, passed to it as JSON, and the arrays
+the processes of a run hand each other."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from modelport.bench.backends.base import Array
+
 
 @dataclass(frozen=True)
 class Job:
-    """One runtime, one model, the batch sizes to measure and where to write the results."""
+    """One runtime, one model, the batch sizes to measure and where to write the results.
+
+    A ``reference`` job measures nothing: it runs each batch once and leaves the outputs that
+    every other runtime is compared with.
+    """
 
     model: str
     runtime: str
@@ -26,6 +35,7 @@ class Job:
     seq_len: int = 16
     seed: int = 0
     scenario: dict[str, Any] | None = field(default=None)
+    reference: bool = False
 
     def inputs_path(self, batch_size: int) -> Path:
         """Where the parent leaves the inputs of one batch size."""
@@ -33,11 +43,15 @@ class Job:
 
     def outputs_path(self, batch_size: int) -> Path:
         """Where the worker leaves the outputs of one batch size."""
-        return Path(self.outdir) / f"outputs_{self.runtime}_b{batch_size}.npz"
+        return Path(self.outdir) / f"{self._kind}_{self.runtime}_b{batch_size}.npz"
 
     def result_path(self) -> Path:
         """Where the worker writes its JSON result."""
-        return Path(self.outdir) / f"result_{self.runtime}_{self.precision}.json"
+        return Path(self.outdir) / f"result_{self._kind}_{self.runtime}_{self.precision}.json"
+
+    @property
+    def _kind(self) -> str:
+        return "reference" if self.reference else "outputs"
 
     def dumps(self) -> str:
         """The job as JSON."""
@@ -49,3 +63,10 @@ class Job:
         data = json.loads(text)
         data["batch_sizes"] = tuple(data["batch_sizes"])
         return cls(**data)
+
+
+def read_arrays(path: Path) -> dict[str, Array]:
+    """Arrays one process of a run left for another (inputs, outputs); object arrays for BYTES
+    need pickle, and the files are the run's own."""
+    with np.load(path, allow_pickle=True) as data:
+        return {name: data[name] for name in data.files}

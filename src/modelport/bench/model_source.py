@@ -35,11 +35,12 @@ def resolve_model(model: str) -> Path:
         if candidate.is_file():
             return candidate
     if "ensemble" in _read(repo / model / "config.pbtxt"):
-        raise BenchError(f"'{model}' is an ensemble: it has no single ONNX file to compare across "
-                         f"runtimes; bench it served: modelport serve, then modelport bench "
-                         f"--url http://127.0.0.1:8000 --model {model}")
-    names = sorted(p.name for p in repo.iterdir()
-                   if (p / "1" / "model.onnx").is_file())
+        raise BenchError(
+            f"'{model}' is an ensemble: it has no single ONNX file to compare across "
+            f"runtimes; bench it served: modelport serve, then modelport bench "
+            f"--url http://127.0.0.1:8000 --model {model}"
+        )
+    names = sorted(p.name for p in repo.iterdir() if (p / "1" / "model.onnx").is_file())
     raise BenchError(f"no model '{model}' in the demo repository; choose from {', '.join(names)}")
 
 

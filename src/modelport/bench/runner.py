@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,11 @@ import numpy as np
 
 from modelport.bench import backends, environment
 from modelport.bench.agreement import compare_outputs
-from modelport.bench.backends.base import Array, BackendOptions
+from modelport.bench.backends.base import Array
 from modelport.bench.config import BenchConfig, RuntimeChoice
 from modelport.bench.inputs import make_batch, read_signature
 from modelport.bench.isolate import run_isolated
-from modelport.bench.job import Job
+from modelport.bench.job import Job, read_arrays
 from modelport.bench.model_source import resolve_model
 from modelport.bench.results import BenchResult, Row, Skipped
 from modelport.bench.stats import LatencySummary
@@ -65,8 +66,8 @@ class Bench:
         result.skipped.extend(skipped)
         with tempfile.TemporaryDirectory(prefix="modelport-bench-") as tmp:
             workdir = Path(tmp)
-            batches = self._write_inputs(model, workdir)
-            reference = self._reference(model, batches, workdir)
+            self._write_inputs(model, workdir)
+            reference = self._reference(model, workdir)
             for choice in choices:
                 self._run_choice(choice, model, workdir, reference, result)
         load_after = environment.load_average()[0]
@@ -108,28 +109,36 @@ class Bench:
                 skipped.append(Skipped(choice.label, reason))
         return ready, skipped
 
-    def _write_inputs(self, model: Path, workdir: Path) -> dict[int, dict[str, Array]]:
+    def _write_inputs(self, model: Path, workdir: Path) -> None:
         specs = read_signature(model)
         static = {s.shape[0] for s in specs if s.shape and s.shape[0] is not None}
         if static and set(self.config.batch_sizes) - static:
             raise BenchError(f"the model's batch dimension is fixed at {sorted(static)}")
-        batches = {}
         for bs in self.config.batch_sizes:
             batch = make_batch(specs, bs, self.config.seq_len, self.config.seed)
             np.savez(workdir / f"inputs_b{bs}.npz", **batch)  # type: ignore[arg-type]
-            batches[bs] = batch
-        return batches
 
-    def _reference(
-        self, model: Path, batches: Mapping[int, Mapping[str, Array]], workdir: Path
-    ) -> dict[int, dict[str, Array]]:
-        if backends.why_unavailable(self.config.reference) is not None:
-            raise BenchError(f"reference runtime {self.config.reference} is not available")
-        backend = backends.create(self.config.reference)
-        backend.load(model, BackendOptions(self.threads, "fp32", workdir))
-        reference = {bs: backend.run(batch) for bs, batch in batches.items()}
-        backend.close()
-        return reference
+    def _reference(self, model: Path, workdir: Path) -> dict[int, dict[str, Array]]:
+        """The reference outputs, computed in a worker of their own like every runtime's, so
+        that nothing this process ran before (a notebook, a test session) can touch them."""
+        cfg = self.config
+        if backends.why_unavailable(cfg.reference) is not None:
+            raise BenchError(f"reference runtime {cfg.reference} is not available")
+        job = replace(self._job(RuntimeChoice(cfg.reference, "fp32"), model, workdir),
+                      scenario=None, reference=True)  # fmt: skip
+        label = f"{cfg.reference} (reference)"
+        try:
+            raw = run_isolated(job, cfg.timeout, lambda event: self._forward(label, event))
+        finally:
+            self._forward(label, {"event": "done"})
+        if "unavailable" in raw or "error" in raw:
+            why = raw.get("unavailable") or raw["error"]
+            raise BenchError(f"reference runtime {cfg.reference} failed: {why}")
+        return {bs: read_arrays(job.outputs_path(bs)) for bs in cfg.batch_sizes}
+
+    def _forward(self, label: str, event: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(label, event)
 
     def _job(self, choice: RuntimeChoice, model: Path, workdir: Path) -> Job:
         cfg = self.config
@@ -149,20 +158,15 @@ class Bench:
         result: BenchResult,
     ) -> None:
         job = self._job(choice, model, workdir)
-        sink = self.on_event
-
-        def forward(event: dict[str, Any]) -> None:
-            if sink is not None:
-                sink(choice.label, event)
-
-        forward({"event": "phase", "text": "starting"})
+        label = choice.label
+        self._forward(label, {"event": "phase", "text": "starting"})
         try:
-            raw = run_isolated(job, self.config.timeout, forward)
+            raw = run_isolated(job, self.config.timeout, lambda event: self._forward(label, event))
         except BenchError as exc:
             result.skipped.append(Skipped(choice.label, str(exc)))
             return
         finally:
-            forward({"event": "done"})
+            self._forward(label, {"event": "done"})
         if "unavailable" in raw or "error" in raw:
             result.skipped.append(Skipped(choice.label, raw.get("unavailable") or raw["error"]))
             return
@@ -170,9 +174,7 @@ class Bench:
             result.rows.append(scenario_row(choice, raw))
             return
         for m in raw["measurements"]:
-            outputs_file = job.outputs_path(m["batch_size"])
-            with np.load(outputs_file, allow_pickle=True) as data:
-                outputs = {k: data[k] for k in data.files}
+            outputs = read_arrays(job.outputs_path(m["batch_size"]))
             row = measurement_row(choice, raw, m, outputs, reference[m["batch_size"]])
             if not self.config.keep_latencies:
                 row.latencies_ms = []

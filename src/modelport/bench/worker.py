@@ -19,7 +19,7 @@ import numpy as np
 from modelport.bench import backends
 from modelport.bench.backends.base import Array, Backend, BackendOptions
 from modelport.bench.environment import load_average
-from modelport.bench.job import Job
+from modelport.bench.job import Job, read_arrays
 from modelport.bench.measure import measure
 from modelport.bench.stats import StopRule
 from modelport.errors import RuntimeUnavailable
@@ -37,14 +37,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def load_inputs(path: Path) -> dict[str, Array]:
-    """Inputs written by the parent (object arrays for BYTES need pickle; the file is ours)."""
-    with np.load(path, allow_pickle=True) as data:
-        return {name: data[name] for name in data.files}
-
-
 def run_job(job: Job, backend: Backend | None = None) -> dict[str, Any]:
-    """Load the runtime, measure every batch size (or run the scenario) and return the result."""
+    """Load the runtime, measure every batch size (run the scenario, or only leave the reference
+    outputs) and return the result."""
     result: dict[str, Any] = {"runtime": job.runtime, "load_average_before": load_average()[0]}
     backend = backend or backends.create(job.runtime)
     options = BackendOptions(job.threads, job.precision, Path(job.outdir))
@@ -53,7 +48,11 @@ def run_job(job: Job, backend: Backend | None = None) -> dict[str, Any]:
     info = backend.load(Path(job.model), options)
     result["load_s"] = time.perf_counter() - start
     result["info"] = info.__dict__
-    if job.scenario is not None:
+    if job.reference:
+        for batch_size in job.batch_sizes:
+            outputs = backend.run(read_arrays(job.inputs_path(batch_size)))
+            np.savez(job.outputs_path(batch_size), **outputs)  # type: ignore[arg-type]
+    elif job.scenario is not None:
         from modelport.bench.scenarios import run_scenario
 
         result["scenario"] = run_scenario(backend, job, emit)
@@ -70,7 +69,7 @@ def run_job(job: Job, backend: Backend | None = None) -> dict[str, Any]:
 
 def measure_batch(backend: Backend, job: Job, batch_size: int) -> dict[str, Any]:
     """Measure one batch size and save its first outputs for the agreement check."""
-    inputs = load_inputs(job.inputs_path(batch_size))
+    inputs = read_arrays(job.inputs_path(batch_size))
     outputs: list[dict[str, Array]] = []
 
     def call() -> None:

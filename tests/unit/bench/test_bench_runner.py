@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from modelport.bench.config import BenchConfig, RuntimeChoice
 from modelport.bench.runner import Bench, thin
+from modelport.errors import BenchError
 
 
 def quick(model: Path, reference: str, min_duration: float = 0.01) -> BenchConfig:
@@ -37,6 +40,41 @@ def test_disagreement_with_onnxruntime_is_flagged(tiny_mlp: Path) -> None:
     result = Bench(quick(tiny_mlp, "onnxruntime")).run()
     assert all(r.agrees is False for r in result.rows)
     assert all(r.max_abs_diff is not None and r.max_abs_diff > 1e-3 for r in result.rows)
+
+
+def test_the_reference_is_computed_in_a_worker_of_its_own(
+    tiny_mlp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the calling process did to a runtime cannot reach the reference: a fake broken in
+    this process still gives the worker's exact reference, and the reference reports events."""
+    from modelport.bench.backends.fake import FakeBackend
+
+    honest = FakeBackend.run
+    monkeypatch.setattr(
+        FakeBackend, "run", lambda self, x: {k: v + 1e3 for k, v in honest(self, x).items()}
+    )
+    events: list[tuple[str, str]] = []
+    result = Bench(quick(tiny_mlp, "fake"), lambda rt, ev: events.append((rt, ev["event"]))).run()
+    assert [r.agrees for r in result.rows] == [True, True]
+    assert all(r.max_abs_diff == 0.0 for r in result.rows)
+    assert ("fake (reference)", "done") in events
+
+
+def test_a_reference_that_fails_stops_the_bench_with_its_reason(tmp_path: Path) -> None:
+    """A model the reference runtime cannot load is an error naming the runtime and why."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])
+    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="com.example")
+    graph = helper.make_graph([node], "unknown_op", [x], [y])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    path = tmp_path / "unknown_op.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(BenchError, match=r"reference runtime onnxruntime failed: .*NoSuchOp"):
+        Bench(quick(path, "onnxruntime")).run()
 
 
 def test_unavailable_runtime_is_skipped_with_reason(tiny_mlp: Path) -> None:
