@@ -75,9 +75,13 @@ def test_torch_eager_runs_every_demo_model(demo_mlp: Path) -> None:
     repo = demo_mlp.parents[2]
     for name, choice in (("resnet18", "torch"), ("text_encoder", "torch"),
                          ("text_encoder", "torch@bf16")):  # fmt: skip
-        result = run(repo / name / "1" / "model.onnx", choice, batch_sizes=(2,))
+        model = repo / name / "1" / "model.onnx"
+        result = run(model, choice, batch_sizes=(2,))
         assert not result.skipped, result.skipped
-        assert result.rows[0].agrees is True, (name, choice, result.rows[0].max_abs_diff)
+        if result.rows[0].agrees is not True:  # a second run tells a sticky error from a fluke
+            again = run(model, choice, batch_sizes=(2,)).rows[0].max_abs_diff
+            pytest.fail(f"{name} on {choice}: max abs diff {result.rows[0].max_abs_diff} "
+                        f"(a second run: {again})")  # fmt: skip
 
 
 @pytest.mark.slow
